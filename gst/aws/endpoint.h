@@ -1,0 +1,27 @@
+/* callpipe — AWS region and endpoint resolution */
+#ifndef CP_AWS_ENDPOINT_H
+#define CP_AWS_ENDPOINT_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* @explicit_region, else AWS_REGION, AWS_DEFAULT_REGION, the profile's
+ * `region` in the config file (@profile NULL = AWS_PROFILE or "default"),
+ * else NULL. */
+gchar *cp_aws_resolve_region (const gchar *explicit_region,
+                              const gchar *profile);
+
+/* @explicit_endpoint, else AWS_ENDPOINT_URL_<SERVICE_ID> (the SDK's
+ * service id upper-cased, spaces and dashes as '_', e.g. "S3",
+ * "KINESIS_VIDEO", "TRANSCRIBE_STREAMING", "BEDROCK_RUNTIME"), else
+ * AWS_ENDPOINT_URL, else "https://<default_host_prefix>.<region>.amazonaws.com".
+ * The result has no trailing '/'. */
+gchar *cp_aws_resolve_endpoint (const gchar *explicit_endpoint,
+                                const gchar *service_id,
+                                const gchar *default_host_prefix,
+                                const gchar *region);
+
+G_END_DECLS
+
+#endif /* CP_AWS_ENDPOINT_H */
