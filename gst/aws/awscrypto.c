@@ -42,8 +42,8 @@ cp_aws_sha256_hex (const void *data, gsize len)
 }
 
 void
-cp_aws_hmac_sha256 (const void *key, gsize key_len, const void *data,
-    gsize len, guint8 out[CP_AWS_SHA256_LEN])
+cp_aws_hmac_sha256 (const void *key, gsize key_len, const void *data, gsize len,
+    guint8 out[CP_AWS_SHA256_LEN])
 {
   unsigned int out_len = CP_AWS_SHA256_LEN;
 

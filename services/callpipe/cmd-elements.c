@@ -10,8 +10,13 @@
 
 /* The element names DESIGN.md fixes; more join as they land. */
 static const gchar *const element_names[] = {
-  "kvsdemux", "kvssrc", "s3sink", "s3src", "transcribesink", "novasonic",
-  "ttssrc",
+    "kvsdemux",
+    "kvssrc",
+    "s3sink",
+    "s3src",
+    "transcribesink",
+    "novasonic",
+    "ttssrc",
 };
 
 int

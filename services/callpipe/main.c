@@ -9,12 +9,12 @@
 #include <string.h>
 
 static const CpCliCommand commands[] = {
-  {"elements", "list the callpipe GStreamer elements that are installed",
-      cp_cli_cmd_elements},
+    {"elements", "list the callpipe GStreamer elements that are installed",
+        cp_cli_cmd_elements},
 };
 
 static void
-print_usage (FILE * out)
+print_usage (FILE *out)
 {
   gsize i;
 
