@@ -66,6 +66,32 @@ void cp_aws_credentials_provider_free (CpAwsCredentialsProvider *provider);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpAwsCredentialsProvider,
     cp_aws_credentials_provider_free)
 
+/* Temporary credentials are refreshed once fewer than REFRESH_WINDOW
+ * seconds remain (a failed refresh keeps the old ones while they have
+ * more than EXPIRY_MARGIN seconds left, and is retried at most every
+ * RETRY_INTERVAL seconds); with EXPIRY_MARGIN or less left they are
+ * never handed out. */
+#define CP_AWS_CREDENTIALS_REFRESH_WINDOW_S   300
+#define CP_AWS_CREDENTIALS_EXPIRY_MARGIN_S    60
+#define CP_AWS_CREDENTIALS_RETRY_INTERVAL_S   30
+
+/* Returns the wall-clock time in microseconds since the epoch, as
+ * g_get_real_time(). */
+typedef gint64 (*CpAwsClockFunc) (gpointer user_data);
+
+/* Replaces g_get_real_time() in expiry decisions (tests). @func NULL
+ * restores it. Call before the provider is shared. */
+void cp_aws_credentials_provider_set_clock (CpAwsCredentialsProvider *provider,
+                                            CpAwsClockFunc func,
+                                            gpointer user_data);
+
+/* Replaces http://169.254.170.2, the base that
+ * AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is appended to (tests). The EC2
+ * metadata endpoint is set with AWS_EC2_METADATA_SERVICE_ENDPOINT, as
+ * in the SDKs. */
+void cp_aws_credentials_provider_set_container_base
+    (CpAwsCredentialsProvider *provider, const gchar *base_url);
+
 G_END_DECLS
 
 #endif /* CP_AWS_CREDENTIALS_H */

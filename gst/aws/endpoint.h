@@ -22,6 +22,25 @@ gchar *cp_aws_resolve_endpoint (const gchar *explicit_endpoint,
                                 const gchar *default_host_prefix,
                                 const gchar *region);
 
+#define CP_AWS_ENDPOINT_ERROR (cp_aws_endpoint_error_quark ())
+GQuark cp_aws_endpoint_error_quark (void);
+
+typedef enum
+{
+  CP_AWS_ENDPOINT_ERROR_INVALID_URL,    /* not http(s)://host[:port][/path] */
+  CP_AWS_ENDPOINT_ERROR_NO_REGION,      /* default endpoint needs a region */
+  CP_AWS_ENDPOINT_ERROR_INVALID_REGION, /* not a DNS label */
+} CpAwsEndpointError;
+
+/* As cp_aws_resolve_endpoint(), which returns NULL (with a warning
+ * naming the cause) where this sets @error. The default host of the
+ * China regions (cn-*) ends in amazonaws.com.cn. */
+gchar *cp_aws_resolve_endpoint_full (const gchar *explicit_endpoint,
+                                     const gchar *service_id,
+                                     const gchar *default_host_prefix,
+                                     const gchar *region,
+                                     GError **error);
+
 G_END_DECLS
 
 #endif /* CP_AWS_ENDPOINT_H */

@@ -11,6 +11,8 @@
 static const CpCliCommand commands[] = {
     {"elements", "list the callpipe GStreamer elements that are installed",
         cp_cli_cmd_elements},
+    {"presign", "print a presigned GET URL for s3://BUCKET/KEY",
+        cp_cli_cmd_presign},
 };
 
 static void
