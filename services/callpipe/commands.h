@@ -18,6 +18,7 @@ typedef struct
 } CpCliCommand;
 
 int cp_cli_cmd_elements (int argc, char **argv);
+int cp_cli_cmd_kvs_inspect (int argc, char **argv);
 int cp_cli_cmd_presign (int argc, char **argv);
 
 G_END_DECLS

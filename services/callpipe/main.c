@@ -11,6 +11,8 @@
 static const CpCliCommand commands[] = {
     {"elements", "list the callpipe GStreamer elements that are installed",
         cp_cli_cmd_elements},
+    {"kvs-inspect", "list the fragments and audio tracks of a KVS capture",
+        cp_cli_cmd_kvs_inspect},
     {"presign", "print a presigned GET URL for s3://BUCKET/KEY",
         cp_cli_cmd_presign},
 };

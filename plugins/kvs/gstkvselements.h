@@ -1,0 +1,13 @@
+/* The elements of the callpipe kvs plugin. */
+#ifndef GST_KVS_ELEMENTS_H
+#define GST_KVS_ELEMENTS_H
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+GST_ELEMENT_REGISTER_DECLARE (kvsdemux);
+
+G_END_DECLS
+
+#endif /* GST_KVS_ELEMENTS_H */
