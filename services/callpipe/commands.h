@@ -17,6 +17,7 @@ typedef struct
   CpCliCommandFunc func;
 } CpCliCommand;
 
+int cp_cli_cmd_call (int argc, char **argv);
 int cp_cli_cmd_elements (int argc, char **argv);
 int cp_cli_cmd_kvs_inspect (int argc, char **argv);
 int cp_cli_cmd_presign (int argc, char **argv);

@@ -9,6 +9,8 @@
 #include <string.h>
 
 static const CpCliCommand commands[] = {
+    {"call", "start a call from local media on a running callpiped",
+        cp_cli_cmd_call},
     {"elements", "list the callpipe GStreamer elements that are installed",
         cp_cli_cmd_elements},
     {"kvs-inspect", "list the fragments and audio tracks of a KVS capture",

@@ -1,0 +1,64 @@
+/* callpiped — configuration
+ *
+ * Precedence, lowest first: built-in defaults (fully offline), the key
+ * file (--config), the seed system's NOVA_AWS_REGION / NOVA_SONIC_MODEL_ID,
+ * CALLPIPE_<SECTION>_<KEY> environment variables, then command-line flags.
+ * The env name is the section and key upper-cased with '-' turned into
+ * '_': [server] max-body-bytes is CALLPIPE_SERVER_MAX_BODY_BYTES.
+ *
+ * cp_config_load() reads the file and the environment; the caller then
+ * applies its flags and calls cp_config_resolve(), which fills the defaults
+ * that depend on other keys (storage under the data directory) and checks
+ * the combination.
+ */
+#ifndef CP_CONFIG_H
+#define CP_CONFIG_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define CP_CONFIG_ERROR (cp_config_error_quark ())
+
+typedef enum
+{
+  CP_CONFIG_ERROR_INVALID,
+} CpConfigError;
+
+typedef struct
+{
+  /* [server] */
+  guint port;
+  gchar *address;               /* NULL: every interface */
+  gchar *data_dir;
+  gchar *token;                 /* NULL: no API auth */
+  guint64 max_body_bytes;
+  guint drain_timeout;          /* seconds */
+  guint long_call_warning;      /* seconds */
+  gchar *cors_origin;           /* NULL: no CORS headers */
+  /* [storage] */
+  gchar *storage_uri;           /* a directory; s3:// is refused for now */
+  guint link_ttl;               /* seconds a signed media link stays valid */
+  /* [bot] */
+  gchar *bot_backend;           /* local | bedrock */
+  gchar *bot_region;
+  gchar *bot_model_id;
+  gchar *bot_voice_id;
+  /* [pipelines] */
+  gchar *pipelines_dir;
+  gchar *call_pipeline;         /* fallback for mediaUri calls, or NULL */
+} CpConfig;
+
+GQuark    cp_config_error_quark (void);
+CpConfig *cp_config_load        (const gchar *path,
+                                 const gchar *const *envp,
+                                 GError **error);
+gboolean  cp_config_resolve     (CpConfig *config, GError **error);
+void      cp_config_free        (CpConfig *config);
+gchar    *cp_config_env_name    (const gchar *section, const gchar *key);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpConfig, cp_config_free)
+
+G_END_DECLS
+
+#endif /* CP_CONFIG_H */

@@ -1,0 +1,205 @@
+/* callpiped — Prometheus metrics */
+#include "cp-metrics.h"
+
+#include <string.h>
+
+/* Calls run from seconds to hours. */
+static const gdouble buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600,
+    7200, 14400};
+
+#define N_BUCKETS G_N_ELEMENTS (buckets)
+
+typedef struct
+{
+  guint64 active;
+  guint64 started;
+  guint64 ended;
+  guint64 failed;
+  guint64 bucket_counts[N_BUCKETS];
+  guint64 count;
+  gdouble sum;
+} KindStats;
+
+struct _CpMetrics
+{
+  GHashTable *kinds; /* kind -> KindStats */
+  GHashTable *pipeline_errors; /* pipeline name -> guint64 * */
+};
+
+/* Kinds that always appear, so dashboards see zeros before the first call. */
+static const gchar *const known_kinds[] = {"call"};
+
+CpMetrics *
+cp_metrics_new (void)
+{
+  CpMetrics *m = g_new0 (CpMetrics, 1);
+  gsize i;
+
+  m->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->pipeline_errors =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (i = 0; i < G_N_ELEMENTS (known_kinds); i++)
+    g_hash_table_insert (m->kinds, g_strdup (known_kinds[i]),
+        g_new0 (KindStats, 1));
+  return m;
+}
+
+void
+cp_metrics_free (CpMetrics *m)
+{
+  if (m == NULL)
+    return;
+  g_hash_table_unref (m->kinds);
+  g_hash_table_unref (m->pipeline_errors);
+  g_free (m);
+}
+
+static KindStats *
+stats_for (CpMetrics *m, const gchar *kind)
+{
+  KindStats *k = g_hash_table_lookup (m->kinds, kind);
+
+  if (k == NULL) {
+    k = g_new0 (KindStats, 1);
+    g_hash_table_insert (m->kinds, g_strdup (kind), k);
+  }
+  return k;
+}
+
+void
+cp_metrics_session_started (CpMetrics *m, const gchar *kind)
+{
+  KindStats *k = stats_for (m, kind);
+
+  k->active++;
+  k->started++;
+}
+
+void
+cp_metrics_session_ended (CpMetrics *m, const gchar *kind, gboolean failed,
+    gdouble seconds)
+{
+  KindStats *k = stats_for (m, kind);
+  gsize i;
+
+  if (k->active > 0)
+    k->active--;
+  if (failed)
+    k->failed++;
+  else
+    k->ended++;
+  for (i = 0; i < N_BUCKETS; i++) {
+    if (seconds <= buckets[i])
+      k->bucket_counts[i]++;
+  }
+  k->count++;
+  k->sum += seconds;
+}
+
+void
+cp_metrics_pipeline_error (CpMetrics *m, const gchar *pipeline)
+{
+  guint64 *n = g_hash_table_lookup (m->pipeline_errors, pipeline);
+
+  if (n == NULL) {
+    n = g_new0 (guint64, 1);
+    g_hash_table_insert (m->pipeline_errors, g_strdup (pipeline), n);
+  }
+  (*n)++;
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const gchar **) a, *(const gchar **) b);
+}
+
+/* Sorted so that the exposition is stable from scrape to scrape. */
+static GPtrArray *
+sorted_keys (GHashTable *t)
+{
+  GPtrArray *keys = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer key;
+
+  g_hash_table_iter_init (&it, t);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (keys, key);
+  g_ptr_array_sort (keys, compare_strings);
+  return keys;
+}
+
+static void
+render_counter (GString *out, CpMetrics *m, GPtrArray *kinds, const gchar *name,
+    const gchar *help, const gchar *type, gsize offset)
+{
+  guint i;
+
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+      type);
+  for (i = 0; i < kinds->len; i++) {
+    const gchar *kind = g_ptr_array_index (kinds, i);
+    KindStats *k = g_hash_table_lookup (m->kinds, kind);
+
+    g_string_append_printf (out, "%s{kind=\"%s\"} %" G_GUINT64_FORMAT "\n",
+        name, kind, G_STRUCT_MEMBER (guint64, k, offset));
+  }
+}
+
+gchar *
+cp_metrics_render (CpMetrics *m)
+{
+  GString *out = g_string_new (NULL);
+  g_autoptr (GPtrArray) kinds = sorted_keys (m->kinds);
+  g_autoptr (GPtrArray) pipes = sorted_keys (m->pipeline_errors);
+  guint i;
+  gsize b;
+
+  render_counter (out, m, kinds, "callpipe_sessions_active",
+      "Sessions currently starting, running or ending.", "gauge",
+      G_STRUCT_OFFSET (KindStats, active));
+  render_counter (out, m, kinds, "callpipe_sessions_started_total",
+      "Sessions started.", "counter", G_STRUCT_OFFSET (KindStats, started));
+  render_counter (out, m, kinds, "callpipe_sessions_ended_total",
+      "Sessions that ended normally (end of stream or hang-up).", "counter",
+      G_STRUCT_OFFSET (KindStats, ended));
+  render_counter (out, m, kinds, "callpipe_sessions_failed_total",
+      "Sessions that failed.", "counter", G_STRUCT_OFFSET (KindStats, failed));
+
+  g_string_append (out,
+      "# HELP callpipe_session_duration_seconds "
+      "Duration of finished sessions.\n"
+      "# TYPE callpipe_session_duration_seconds histogram\n");
+  for (i = 0; i < kinds->len; i++) {
+    const gchar *kind = g_ptr_array_index (kinds, i);
+    KindStats *k = g_hash_table_lookup (m->kinds, kind);
+
+    for (b = 0; b < N_BUCKETS; b++)
+      g_string_append_printf (out,
+          "callpipe_session_duration_seconds_bucket"
+          "{kind=\"%s\",le=\"%g\"} %" G_GUINT64_FORMAT "\n",
+          kind, buckets[b], k->bucket_counts[b]);
+    g_string_append_printf (out,
+        "callpipe_session_duration_seconds_bucket"
+        "{kind=\"%s\",le=\"+Inf\"} %" G_GUINT64_FORMAT "\n"
+        "callpipe_session_duration_seconds_sum{kind=\"%s\"} %.3f\n"
+        "callpipe_session_duration_seconds_count{kind=\"%s\"} "
+        "%" G_GUINT64_FORMAT "\n",
+        kind, k->count, kind, k->sum, kind, k->count);
+  }
+
+  g_string_append (out,
+      "# HELP callpipe_pipeline_errors_total "
+      "Errors posted on session pipeline buses.\n"
+      "# TYPE callpipe_pipeline_errors_total counter\n");
+  for (i = 0; i < pipes->len; i++) {
+    const gchar *p = g_ptr_array_index (pipes, i);
+    guint64 *n = g_hash_table_lookup (m->pipeline_errors, p);
+
+    g_string_append_printf (out,
+        "callpipe_pipeline_errors_total"
+        "{pipeline=\"%s\"} %" G_GUINT64_FORMAT "\n",
+        p, *n);
+  }
+  return g_string_free (out, FALSE);
+}

@@ -1,0 +1,345 @@
+/* callpiped — the session pool */
+#include "cp-pool.h"
+#include "cp-log.h"
+
+#include <string.h>
+
+/* The DESIGN.md §4 pipelines a call runs: KVS media or, for local runs, a
+ * mediaUri. */
+#define CALL_PIPELINE "connect-bot"
+#define CALL_MEDIA_PIPELINE "connect-bot-media"
+
+struct _CpPool
+{
+  const CpConfig *config;
+  CpStore *store;
+  CpStorage *storage;
+  CpMetrics *metrics;
+
+  GHashTable *factories; /* name -> CpFactory */
+  GHashTable *sessions; /* id -> CpSession */
+  guint reap_id;
+  gboolean draining;
+  CpPoolDrainedFunc drain_done;
+  gpointer drain_data;
+};
+
+GQuark
+cp_pool_error_quark (void)
+{
+  return g_quark_from_static_string ("cp-pool-error-quark");
+}
+
+CpPool *
+cp_pool_new (const CpConfig *config, CpStore *store, CpStorage *storage,
+    CpMetrics *metrics)
+{
+  CpPool *p = g_new0 (CpPool, 1);
+
+  p->config = config;
+  p->store = store;
+  p->storage = storage;
+  p->metrics = metrics;
+  p->factories = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) cp_factory_free);
+  p->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) cp_session_free);
+  return p;
+}
+
+void
+cp_pool_free (CpPool *p)
+{
+  if (p == NULL)
+    return;
+  if (p->reap_id != 0)
+    g_source_remove (p->reap_id);
+  g_hash_table_unref (p->sessions);
+  g_hash_table_unref (p->factories);
+  g_free (p);
+}
+
+static CpFactory *
+get_factory (CpPool *p, const gchar *name, GError **error)
+{
+  CpFactory *f = g_hash_table_lookup (p->factories, name);
+
+  if (f != NULL)
+    return f;
+  f = cp_factory_load (p->config->pipelines_dir, name, error);
+  if (f != NULL)
+    g_hash_table_insert (p->factories, g_strdup (name), f);
+  return f;
+}
+
+static void
+log_factory (CpPool *p, const gchar *name)
+{
+  g_autoptr (GError) error = NULL;
+  CpFactory *f = get_factory (p, name, &error);
+
+  if (f == NULL) {
+    cp_log (CP_LOG_WARNING, NULL, NULL, "%s", error->message);
+  } else if (!cp_factory_is_available (f)) {
+    g_autofree gchar *names =
+        g_strjoinv (", ", (gchar **) cp_factory_get_missing (f));
+
+    cp_log (CP_LOG_WARNING, NULL, NULL,
+        "pipeline %s cannot run until these "
+        "elements are installed: %s",
+        name, names);
+  } else {
+    cp_log (CP_LOG_INFO, NULL, NULL, "pipeline %s ready", name);
+  }
+}
+
+/* Loading at start-up says at once which pipelines can run. */
+void
+cp_pool_log_pipelines (CpPool *p)
+{
+  log_factory (p, CALL_PIPELINE);
+  log_factory (p, CALL_MEDIA_PIPELINE);
+  if (p->config->call_pipeline != NULL)
+    log_factory (p, p->config->call_pipeline);
+}
+
+static gboolean
+unavailable (CpFactory *f, GError **error)
+{
+  g_autofree gchar *names =
+      g_strjoinv (", ", (gchar **) cp_factory_get_missing (f));
+
+  g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_UNAVAILABLE,
+      "pipeline %s needs elements that are not installed: %s",
+      cp_factory_get_name (f), names);
+  return FALSE;
+}
+
+static gboolean
+internal_error (GError **error, GError *cause)
+{
+  g_set_error_literal (error, CP_POOL_ERROR, CP_POOL_ERROR_INTERNAL,
+      cause->message);
+  return FALSE;
+}
+
+/* The bot pipeline when its elements exist; for mediaUri calls the
+ * configured [pipelines] call otherwise. */
+static CpFactory *
+choose_call_factory (CpPool *p, const CpCallRequest *req, GError **error)
+{
+  g_autoptr (GError) ferr = NULL;
+  const gchar *name = req->media_uri ? CALL_MEDIA_PIPELINE : CALL_PIPELINE;
+  CpFactory *bot = get_factory (p, name, &ferr);
+  CpFactory *fallback;
+
+  if (bot == NULL) {
+    internal_error (error, ferr);
+    return NULL;
+  }
+  if (cp_factory_is_available (bot))
+    return bot;
+  if (req->media_uri == NULL || p->config->call_pipeline == NULL) {
+    unavailable (bot, error);
+    return NULL;
+  }
+  fallback = get_factory (p, p->config->call_pipeline, &ferr);
+  if (fallback == NULL) {
+    internal_error (error, ferr);
+    return NULL;
+  }
+  if (!cp_factory_is_available (fallback)) {
+    unavailable (fallback, error);
+    return NULL;
+  }
+  return fallback;
+}
+
+/* Keys are the static variable names; values are owned. */
+static void
+put (GHashTable *values, const gchar *name, gchar *value)
+{
+  g_hash_table_insert (values, (gpointer) name, value);
+}
+
+static GHashTable *
+call_values (CpPool *p, const gchar *id, const CpCallRequest *req,
+    const gchar *recording_path)
+{
+  GHashTable *v = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  const gchar *selector = "now";
+
+  put (v, "SESSION_ID", g_strdup (id));
+  put (v, "CONTACT_ID", g_strdup (req->contact_id));
+  if (req->stream_arn != NULL)
+    put (v, "STREAM_ARN", g_strdup (req->stream_arn));
+  if (req->start_fragment != NULL)
+    selector = "fragment-number";
+  else if (req->start_timestamp >= 0)
+    selector = "producer-timestamp";
+  put (v, "START_SELECTOR", g_strdup (selector));
+  put (v, "START_FRAGMENT",
+      g_strdup (req->start_fragment ? req->start_fragment : ""));
+  put (v, "START_TIMESTAMP",
+      g_strdup_printf ("%" G_GINT64_FORMAT, MAX (req->start_timestamp, 0)));
+  if (req->media_uri != NULL)
+    put (v, "MEDIA_URI", g_strdup (req->media_uri));
+  if (recording_path != NULL)
+    put (v, "RECORDING_PATH", g_strdup (recording_path));
+  put (v, "BOT_BACKEND", g_strdup (p->config->bot_backend));
+  put (v, "REGION", g_strdup (p->config->bot_region));
+  put (v, "MODEL_ID", g_strdup (p->config->bot_model_id));
+  put (v, "VOICE_ID", g_strdup (p->config->bot_voice_id));
+  return v;
+}
+
+static gboolean
+reap (gpointer data)
+{
+  CpPool *p = data;
+  GHashTableIter it;
+  gpointer value;
+
+  p->reap_id = 0;
+  g_hash_table_iter_init (&it, p->sessions);
+  while (g_hash_table_iter_next (&it, NULL, &value)) {
+    if (!cp_session_is_live (value))
+      g_hash_table_iter_remove (&it);
+  }
+  if (p->draining && p->drain_done != NULL && cp_pool_count_live (p) == 0) {
+    CpPoolDrainedFunc done = p->drain_done;
+
+    p->drain_done = NULL;
+    done (p->drain_data);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_reap (CpPool *p)
+{
+  if (p->reap_id == 0)
+    p->reap_id = g_idle_add (reap, p);
+}
+
+static void
+on_session_changed (CpSession *s, gpointer data)
+{
+  CpPool *p = data;
+  const CpSessionRecord *r = cp_session_get_record (s);
+  g_autoptr (GError) error = NULL;
+
+  if (!cp_store_update (p->store, r, &error))
+    cp_log (CP_LOG_ERROR, r->id, r->contact_id, "%s", error->message);
+  if (cp_session_is_live (s))
+    return;
+  cp_metrics_session_ended (p->metrics, r->kind,
+      cp_session_get_state (s) == CP_SESSION_FAILED,
+      (r->ended_at - r->started_at) / (gdouble) G_USEC_PER_SEC);
+  if (cp_session_pipeline_failed (s))
+    cp_metrics_pipeline_error (p->metrics, r->pipeline);
+  /* The session may be inside its own bus callback: free it later. */
+  schedule_reap (p);
+}
+
+CpSession *
+cp_pool_start_call (CpPool *p, const CpCallRequest *req, GError **error)
+{
+  g_autoptr (CpSessionRecord) rec = NULL;
+  g_autoptr (GHashTable) values = NULL;
+  g_autoptr (GError) lerr = NULL;
+  g_autofree gchar *launch = NULL;
+  CpFactory *f;
+  CpSession *s;
+
+  if (p->draining) {
+    g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_DRAINING,
+        "callpiped is shutting down and takes no new calls");
+    return NULL;
+  }
+  f = choose_call_factory (p, req, error);
+  if (f == NULL)
+    return NULL;
+
+  rec = g_new0 (CpSessionRecord, 1);
+  rec->id = g_uuid_string_random ();
+  rec->kind = g_strdup ("call");
+  rec->contact_id = g_strdup (req->contact_id);
+  rec->state = g_strdup ("starting");
+  rec->pipeline = g_strdup (cp_factory_get_name (f));
+  rec->attributes_json = g_strdup (req->attributes_json);
+  rec->started_at = g_get_real_time ();
+  if (g_strv_contains (cp_factory_get_variables (f), "RECORDING_PATH"))
+    rec->recording_path = cp_storage_recording_path (p->storage, rec->id);
+  values = call_values (p, rec->id, req, rec->recording_path);
+
+  /* Substitution is cheap and catches a pipeline asking for a value this
+   * call does not have, so the caller hears about it now. */
+  launch = cp_factory_expand (f, values, &lerr);
+  if (launch == NULL || !cp_store_insert (p->store, rec, &lerr)) {
+    internal_error (error, lerr);
+    return NULL;
+  }
+
+  s = cp_session_new (g_steal_pointer (&rec), f, g_steal_pointer (&values),
+      p->config->long_call_warning, on_session_changed, p);
+  g_hash_table_insert (p->sessions, g_strdup (cp_session_get_record (s)->id),
+      s);
+  cp_metrics_session_started (p->metrics, "call");
+  cp_log (CP_LOG_INFO, cp_session_get_record (s)->id, req->contact_id,
+      "call accepted (pipeline %s)", cp_factory_get_name (f));
+  cp_session_start (s);
+  return s;
+}
+
+CpSession *
+cp_pool_lookup (CpPool *p, const gchar *id)
+{
+  return g_hash_table_lookup (p->sessions, id);
+}
+
+guint
+cp_pool_count_live (CpPool *p)
+{
+  GHashTableIter it;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&it, p->sessions);
+  while (g_hash_table_iter_next (&it, NULL, &value)) {
+    if (cp_session_is_live (value))
+      n++;
+  }
+  return n;
+}
+
+gboolean
+cp_pool_is_draining (CpPool *p)
+{
+  return p->draining;
+}
+
+void
+cp_pool_drain (CpPool *p, guint timeout_s, CpPoolDrainedFunc done,
+    gpointer data)
+{
+  g_autoptr (GPtrArray) live = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer value;
+  guint i;
+
+  p->draining = TRUE;
+  p->drain_done = done;
+  p->drain_data = data;
+  /* stop() reports back synchronously, so walk a copy. */
+  g_hash_table_iter_init (&it, p->sessions);
+  while (g_hash_table_iter_next (&it, NULL, &value)) {
+    if (cp_session_is_live (value))
+      g_ptr_array_add (live, value);
+  }
+  cp_log (CP_LOG_INFO, NULL, NULL, "draining %u session(s), up to %u s",
+      live->len, timeout_s);
+  for (i = 0; i < live->len; i++)
+    cp_session_stop (g_ptr_array_index (live, i), "shutdown", timeout_s);
+  schedule_reap (p);
+}

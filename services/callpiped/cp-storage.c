@@ -1,0 +1,277 @@
+/* callpiped — the storage directory and its signed media links */
+#include "cp-storage.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+struct _CpStorage
+{
+  gchar *root; /* canonical absolute path */
+  guint8 secret[CP_STORAGE_SECRET_LEN];
+  gsize secret_len;
+};
+
+GQuark
+cp_storage_error_quark (void)
+{
+  return g_quark_from_static_string ("cp-storage-error-quark");
+}
+
+/* Hashing both sides first makes the comparison independent of where the
+ * first difference is and of the secret's length. */
+gboolean
+cp_constant_time_equal (const gchar *a, const gchar *b)
+{
+  guint8 da[32], db[32];
+  gsize la = sizeof (da), lb = sizeof (db);
+  g_autoptr (GChecksum) ca = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GChecksum) cb = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 diff = 0;
+  gsize i;
+
+  g_checksum_update (ca, (const guchar *) a, strlen (a));
+  g_checksum_update (cb, (const guchar *) b, strlen (b));
+  g_checksum_get_digest (ca, da, &la);
+  g_checksum_get_digest (cb, db, &lb);
+  for (i = 0; i < sizeof (da); i++)
+    diff |= da[i] ^ db[i];
+  return diff == 0;
+}
+
+static gboolean
+read_or_create_secret (const gchar *file, guint8 *out, GError **error)
+{
+  g_autofree gchar *text = NULL;
+  g_autofree gchar *hex = NULL;
+  gsize len = 0;
+  guint i;
+
+  if (g_file_get_contents (file, &text, &len, NULL)) {
+    g_strstrip (text);
+    if (strlen (text) != CP_STORAGE_SECRET_LEN * 2) {
+      g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+          "%s: expected %d hex digits", file, CP_STORAGE_SECRET_LEN * 2);
+      return FALSE;
+    }
+    for (i = 0; i < CP_STORAGE_SECRET_LEN; i++) {
+      gint hi = g_ascii_xdigit_value (text[2 * i]);
+      gint lo = g_ascii_xdigit_value (text[2 * i + 1]);
+
+      if (hi < 0 || lo < 0) {
+        g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+            "%s: not hex", file);
+        return FALSE;
+      }
+      out[i] = (hi << 4) | lo;
+    }
+    return TRUE;
+  }
+
+  if (getrandom (out, CP_STORAGE_SECRET_LEN, 0) != CP_STORAGE_SECRET_LEN) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+        "getrandom: %s", g_strerror (errno));
+    return FALSE;
+  }
+  hex = g_malloc (CP_STORAGE_SECRET_LEN * 2 + 2);
+  for (i = 0; i < CP_STORAGE_SECRET_LEN; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", out[i]);
+  hex[CP_STORAGE_SECRET_LEN * 2] = '\n';
+  hex[CP_STORAGE_SECRET_LEN * 2 + 1] = '\0';
+  return g_file_set_contents_full (file, hex, -1,
+      G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+}
+
+static gboolean
+make_dirs (const gchar *root, GError **error)
+{
+  g_autofree gchar *rec = g_build_filename (root, "recordings", NULL);
+
+  if (g_mkdir_with_parents (rec, 0750) != 0) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+        "cannot create %s: %s", rec, g_strerror (errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gchar *
+canonical (const gchar *path)
+{
+  char buf[PATH_MAX];
+
+  if (realpath (path, buf) == NULL)
+    return NULL;
+  return g_strdup (buf);
+}
+
+CpStorage *
+cp_storage_new_with_secret (const gchar *root, const guint8 *secret, gsize len)
+{
+  CpStorage *s = g_new0 (CpStorage, 1);
+
+  s->root = canonical (root);
+  if (s->root == NULL)
+    s->root = g_canonicalize_filename (root, NULL);
+  s->secret_len = MIN (len, sizeof (s->secret));
+  memcpy (s->secret, secret, s->secret_len);
+  return s;
+}
+
+CpStorage *
+cp_storage_new (const gchar *root, const gchar *secret_file, GError **error)
+{
+  guint8 secret[CP_STORAGE_SECRET_LEN];
+  CpStorage *s;
+
+  if (!make_dirs (root, error)
+      || !read_or_create_secret (secret_file, secret, error))
+    return NULL;
+  s = cp_storage_new_with_secret (root, secret, sizeof (secret));
+  memset (secret, 0, sizeof (secret));
+  return s;
+}
+
+void
+cp_storage_free (CpStorage *s)
+{
+  if (s == NULL)
+    return;
+  memset (s->secret, 0, sizeof (s->secret));
+  g_free (s->root);
+  g_free (s);
+}
+
+const gchar *
+cp_storage_get_root (CpStorage *s)
+{
+  return s->root;
+}
+
+gchar *
+cp_storage_recording_path (CpStorage *s, const gchar *session_id)
+{
+  g_autofree gchar *file = g_strconcat (session_id, ".wav", NULL);
+
+  return g_build_filename (s->root, "recordings", file, NULL);
+}
+
+gchar *
+cp_storage_relative_path (CpStorage *s, const gchar *abs_path)
+{
+  gsize n = strlen (s->root);
+
+  if (strncmp (abs_path, s->root, n) != 0 || abs_path[n] != '/')
+    return NULL;
+  return g_strdup (abs_path + n + 1);
+}
+
+static gchar *
+compute_sig (CpStorage *s, const gchar *rel_path, const gchar *expires)
+{
+  g_autoptr (GHmac) h =
+      g_hmac_new (G_CHECKSUM_SHA256, s->secret, s->secret_len);
+
+  g_hmac_update (h, (const guchar *) rel_path, strlen (rel_path));
+  g_hmac_update (h, (const guchar *) "\n", 1);
+  g_hmac_update (h, (const guchar *) expires, strlen (expires));
+  return g_strdup (g_hmac_get_string (h));
+}
+
+gchar *
+cp_storage_sign (CpStorage *s, const gchar *rel_path, gint64 expires)
+{
+  g_autofree gchar *exp = g_strdup_printf ("%" G_GINT64_FORMAT, expires);
+  g_autofree gchar *sig = compute_sig (s, rel_path, exp);
+  g_autofree gchar *escaped = g_uri_escape_string (rel_path,
+      G_URI_RESERVED_CHARS_ALLOWED_IN_PATH, FALSE);
+
+  return g_strdup_printf ("/media/%s?expires=%s&sig=%s", escaped, exp, sig);
+}
+
+/* Only plain names: no empty, "." or ".." segments and no characters a
+ * file system or a shell could read specially. */
+static gboolean
+rel_path_is_safe (const gchar *rel_path)
+{
+  g_auto (GStrv) parts = NULL;
+  guint i;
+
+  if (*rel_path == '\0' || strlen (rel_path) > 1024)
+    return FALSE;
+  parts = g_strsplit (rel_path, "/", -1);
+  for (i = 0; parts[i] != NULL; i++) {
+    const gchar *p = parts[i];
+
+    if (*p == '\0' || *p == '.')
+      return FALSE;
+    for (; *p != '\0'; p++) {
+      if (!g_ascii_isalnum (*p) && *p != '.' && *p != '-' && *p != '_')
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+cp_storage_verify (CpStorage *s, const gchar *rel_path, const gchar *expires,
+    const gchar *sig, gint64 now, GError **error)
+{
+  g_autofree gchar *want = NULL;
+  gint64 exp;
+
+  if (rel_path == NULL || !rel_path_is_safe (rel_path)) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "bad media path");
+    return FALSE;
+  }
+  if (expires == NULL || sig == NULL
+      || !g_ascii_string_to_signed (expires, 10, 0, G_MAXINT64, &exp, NULL)) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "the link needs expires and sig");
+    return FALSE;
+  }
+  want = compute_sig (s, rel_path, expires);
+  if (!cp_constant_time_equal (want, sig)) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "bad signature");
+    return FALSE;
+  }
+  if (exp < now) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "the link has expired");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gchar *
+cp_storage_resolve (CpStorage *s, const gchar *rel_path, GError **error)
+{
+  g_autofree gchar *joined = NULL;
+  g_autofree gchar *real = NULL;
+
+  if (!rel_path_is_safe (rel_path)) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "bad media path");
+    return NULL;
+  }
+  joined = g_build_filename (s->root, rel_path, NULL);
+  real = canonical (joined);
+  if (real == NULL) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_NOT_FOUND,
+        "no such media");
+    return NULL;
+  }
+  /* A symlink inside storage must not lead out of it. */
+  if (strncmp (real, s->root, strlen (s->root)) != 0
+      || real[strlen (s->root)] != '/') {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "bad media path");
+    return NULL;
+  }
+  return g_steal_pointer (&real);
+}

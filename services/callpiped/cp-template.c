@@ -1,0 +1,347 @@
+/* callpiped — ${NAME} substitution for pipeline descriptions */
+#include "cp-template.h"
+
+#include <string.h>
+
+GQuark
+cp_template_error_quark (void)
+{
+  return g_quark_from_static_string ("cp-template-error-quark");
+}
+
+typedef struct
+{
+  const gchar *name;
+  CpVarKind kind;
+  gboolean may_be_empty;
+} VarSpec;
+
+/* The variables the supervisor fills; pipelines/README.md documents them. */
+static const VarSpec var_specs[] = {
+    {"SESSION_ID", CP_VAR_IDENTIFIER, FALSE},
+    {"CONTACT_ID", CP_VAR_IDENTIFIER, FALSE},
+    {"STREAM_ARN", CP_VAR_ARN, FALSE},
+    {"START_SELECTOR", CP_VAR_IDENTIFIER, FALSE},
+    {"START_FRAGMENT", CP_VAR_INTEGER, TRUE},
+    {"START_TIMESTAMP", CP_VAR_INTEGER, FALSE},
+    {"MEDIA_URI", CP_VAR_URI, FALSE},
+    {"RECORDING_PATH", CP_VAR_PATH, FALSE},
+    {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE},
+    {"REGION", CP_VAR_IDENTIFIER, FALSE},
+    {"MODEL_ID", CP_VAR_IDENTIFIER, FALSE},
+    {"VOICE_ID", CP_VAR_IDENTIFIER, FALSE},
+};
+
+static const gchar *const uri_schemes[] = {"file", "http", "https", "s3"};
+
+gboolean
+cp_template_variable_kind (const gchar *name, CpVarKind *kind,
+    gboolean *may_be_empty)
+{
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (var_specs); i++) {
+    if (!strcmp (var_specs[i].name, name)) {
+      if (kind != NULL)
+        *kind = var_specs[i].kind;
+      if (may_be_empty != NULL)
+        *may_be_empty = var_specs[i].may_be_empty;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+const gchar *
+cp_template_sample_value (CpVarKind kind)
+{
+  switch (kind) {
+    case CP_VAR_IDENTIFIER:
+      return "sample";
+    case CP_VAR_ARN:
+      return "arn:aws:kinesisvideo:us-east-1:123456789012:stream/sample/1";
+    case CP_VAR_INTEGER:
+      return "0";
+    case CP_VAR_PATH:
+      return "/dev/null";
+    case CP_VAR_URI:
+      break;
+  }
+  return "file:///dev/null";
+}
+
+static gboolean
+all_chars_in (const gchar *s, const gchar *extra)
+{
+  for (; *s != '\0'; s++) {
+    if (!g_ascii_isalnum (*s) && strchr (extra, *s) == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+has_control_or_quote (const gchar *s)
+{
+  for (; *s != '\0'; s++) {
+    guchar c = (guchar) *s;
+
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+path_is_clean (const gchar *path)
+{
+  g_auto (GStrv) parts = NULL;
+  guint i;
+
+  if (path[0] != '/' || has_control_or_quote (path) || strchr (path, '$'))
+    return FALSE;
+  parts = g_strsplit (path + 1, "/", -1);
+  for (i = 0; parts[i] != NULL; i++) {
+    if (!strcmp (parts[i], ".") || !strcmp (parts[i], ".."))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+uri_is_clean (const gchar *uri)
+{
+  g_autofree gchar *scheme = g_uri_parse_scheme (uri);
+  gsize i;
+
+  if (scheme == NULL || has_control_or_quote (uri) || strchr (uri, ' ')
+      || strchr (uri, '$'))
+    return FALSE;
+  for (i = 0; i < G_N_ELEMENTS (uri_schemes); i++) {
+    if (!g_ascii_strcasecmp (scheme, uri_schemes[i]))
+      return g_uri_is_valid (uri, G_URI_FLAGS_ENCODED, NULL);
+  }
+  return FALSE;
+}
+
+static const gchar *
+kind_rule (CpVarKind kind)
+{
+  switch (kind) {
+    case CP_VAR_IDENTIFIER:
+      return "letters, digits and . _ : -";
+    case CP_VAR_ARN:
+      return "an ARN (arn:...) of letters, digits and . _ : / -";
+    case CP_VAR_INTEGER:
+      return "a decimal integer";
+    case CP_VAR_PATH:
+      return "an absolute path without control characters, quotes, "
+             "backslashes, '$' or '.'/'..' segments";
+    case CP_VAR_URI:
+      break;
+  }
+  return "a file://, http://, https:// or s3:// URI without spaces, "
+         "quotes, backslashes or '$'";
+}
+
+static gboolean
+value_matches (CpVarKind kind, const gchar *value)
+{
+  switch (kind) {
+    case CP_VAR_IDENTIFIER:
+      return all_chars_in (value, "._:-");
+    case CP_VAR_ARN:
+      return g_str_has_prefix (value, "arn:") && all_chars_in (value, "._:/-");
+    case CP_VAR_INTEGER:
+      return strlen (value) <= 64
+          && strspn (value, "0123456789") == strlen (value);
+    case CP_VAR_PATH:
+      return path_is_clean (value);
+    case CP_VAR_URI:
+      break;
+  }
+  return uri_is_clean (value);
+}
+
+gboolean
+cp_template_check_value (const gchar *name, const gchar *value, GError **error)
+{
+  CpVarKind kind;
+  gboolean may_be_empty;
+
+  if (!cp_template_variable_kind (name, &kind, &may_be_empty)) {
+    g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_UNKNOWN_VARIABLE,
+        "unknown variable ${%s}", name);
+    return FALSE;
+  }
+  if (*value == '\0') {
+    if (may_be_empty)
+      return TRUE;
+    g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_INVALID_VALUE,
+        "${%s} must not be empty", name);
+    return FALSE;
+  }
+  /* gst-launch turns the bare word NULL into a NULL string property. */
+  if (!g_utf8_validate (value, -1, NULL) || !strcmp (value, "NULL")
+      || !value_matches (kind, value)) {
+    g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_INVALID_VALUE,
+        "${%s} must be %s", name, kind_rule (kind));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gchar *
+cp_template_quote (const gchar *value)
+{
+  GString *s = g_string_sized_new (strlen (value) + 2);
+
+  g_string_append_c (s, '"');
+  for (; *value != '\0'; value++) {
+    if (*value == '"' || *value == '\\')
+      g_string_append_c (s, '\\');
+    g_string_append_c (s, *value);
+  }
+  g_string_append_c (s, '"');
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+valid_name (const gchar *name, gsize len)
+{
+  gsize i;
+
+  if (len == 0 || g_ascii_isdigit (name[0]))
+    return FALSE;
+  for (i = 0; i < len; i++) {
+    if (!g_ascii_isupper (name[i]) && !g_ascii_isdigit (name[i])
+        && name[i] != '_')
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Walks the template calling @func for every ${NAME}; the literal text in
+ * between goes to @out when it is not NULL. */
+static gboolean
+walk (const gchar *tmpl, GString *out,
+    gboolean (
+        *func) (const gchar *name, gpointer data, GString *out, GError **error),
+    gpointer data, GError **error)
+{
+  const gchar *p = tmpl;
+
+  while (*p != '\0') {
+    const gchar *start = strstr (p, "${");
+    const gchar *end;
+    g_autofree gchar *name = NULL;
+
+    if (start == NULL) {
+      if (out != NULL)
+        g_string_append (out, p);
+      break;
+    }
+    if (out != NULL)
+      g_string_append_len (out, p, start - p);
+    end = strchr (start + 2, '}');
+    if (end == NULL) {
+      g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_SYNTAX,
+          "unterminated '${' at offset %" G_GSIZE_FORMAT,
+          (gsize) (start - tmpl));
+      return FALSE;
+    }
+    if (!valid_name (start + 2, end - start - 2)) {
+      g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_SYNTAX,
+          "bad variable name '%.*s' at offset %" G_GSIZE_FORMAT
+          " (use ${UPPER_CASE})",
+          (int) (end - start + 1), start, (gsize) (start - tmpl));
+      return FALSE;
+    }
+    name = g_strndup (start + 2, end - start - 2);
+    if (!cp_template_variable_kind (name, NULL, NULL)) {
+      g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_UNKNOWN_VARIABLE,
+          "unknown variable ${%s}", name);
+      return FALSE;
+    }
+    if (!func (name, data, out, error))
+      return FALSE;
+    p = end + 1;
+  }
+  return TRUE;
+}
+
+static gboolean
+collect_name (const gchar *name, gpointer data, GString *out, GError **error)
+{
+  GPtrArray *names = data;
+  guint i;
+
+  for (i = 0; i < names->len; i++) {
+    if (!strcmp (g_ptr_array_index (names, i), name))
+      return TRUE;
+  }
+  g_ptr_array_add (names, g_strdup (name));
+  return TRUE;
+}
+
+gchar **
+cp_template_variables (const gchar *tmpl, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  if (!walk (tmpl, NULL, collect_name, names, error))
+    return NULL;
+  g_ptr_array_add (names, NULL);
+  return (gchar **) g_ptr_array_free (g_steal_pointer (&names), FALSE);
+}
+
+static gboolean
+substitute (const gchar *name, gpointer data, GString *out, GError **error)
+{
+  GHashTable *values = data;
+  const gchar *value = g_hash_table_lookup (values, name);
+  g_autofree gchar *quoted = NULL;
+
+  if (value == NULL) {
+    g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_MISSING_VARIABLE,
+        "no value for ${%s}", name);
+    return FALSE;
+  }
+  if (!cp_template_check_value (name, value, error))
+    return FALSE;
+  quoted = cp_template_quote (value);
+  g_string_append (out, quoted);
+  return TRUE;
+}
+
+gchar *
+cp_template_expand (const gchar *tmpl, GHashTable *values, GError **error)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  if (!walk (tmpl, out, substitute, values, error))
+    return NULL;
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* gst-launch has no comments; pipeline files may start lines with '#' to
+ * document themselves, and those lines never reach the parser. */
+gchar *
+cp_template_strip_comments (const gchar *text)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  GString *out = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; lines[i] != NULL; i++) {
+    const gchar *l = lines[i];
+
+    while (*l == ' ' || *l == '\t')
+      l++;
+    if (*l == '#' || *l == '\0')
+      continue;
+    g_string_append (out, lines[i]);
+    g_string_append_c (out, '\n');
+  }
+  return g_string_free (out, FALSE);
+}

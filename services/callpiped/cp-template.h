@@ -1,0 +1,50 @@
+/* callpiped — ${NAME} substitution for pipeline descriptions
+ *
+ * A pipeline file is gst-launch text with ${NAME} placeholders. Every name
+ * must be one the supervisor knows, and each value is checked against the
+ * rule of its kind and then written as a double-quoted gst-launch string,
+ * so no value can add elements, links or properties. Expansion is a single
+ * pass over the template: a value that itself contains "${...}" is never
+ * expanded again.
+ */
+#ifndef CP_TEMPLATE_H
+#define CP_TEMPLATE_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define CP_TEMPLATE_ERROR (cp_template_error_quark ())
+
+typedef enum
+{
+  CP_TEMPLATE_ERROR_SYNTAX,
+  CP_TEMPLATE_ERROR_UNKNOWN_VARIABLE,
+  CP_TEMPLATE_ERROR_MISSING_VARIABLE,
+  CP_TEMPLATE_ERROR_INVALID_VALUE,
+} CpTemplateError;
+
+typedef enum
+{
+  CP_VAR_IDENTIFIER,   /* [A-Za-z0-9._:-]+ (contact ids, regions, model ids) */
+  CP_VAR_ARN,          /* arn:... with [A-Za-z0-9._:/-] */
+  CP_VAR_INTEGER,      /* decimal digits, at most 64 */
+  CP_VAR_PATH,         /* an absolute path without "." or ".." segments */
+  CP_VAR_URI,          /* file, http, https or s3 URI without spaces */
+} CpVarKind;
+
+GQuark       cp_template_error_quark   (void);
+gboolean     cp_template_variable_kind (const gchar *name, CpVarKind *kind,
+                                        gboolean *may_be_empty);
+gboolean     cp_template_check_value   (const gchar *name, const gchar *value,
+                                        GError **error);
+gchar       *cp_template_quote         (const gchar *value);
+const gchar *cp_template_sample_value  (CpVarKind kind);
+gchar      **cp_template_variables     (const gchar *tmpl, GError **error);
+gchar       *cp_template_expand        (const gchar *tmpl, GHashTable *values,
+                                        GError **error);
+gchar       *cp_template_strip_comments (const gchar *text);
+
+G_END_DECLS
+
+#endif /* CP_TEMPLATE_H */

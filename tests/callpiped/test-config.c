@@ -1,0 +1,119 @@
+/* Unit tests: configuration defaults, key file, env overrides. */
+#include "cp-config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static gchar *
+write_config (const gchar *text)
+{
+  g_autoptr (GError) error = NULL;
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("callpiped-XXXXXX.ini", &path, &error);
+
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+static void
+test_defaults_offline (void)
+{
+  const gchar *const envp[] = {NULL};
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpConfig) c = cp_config_load (NULL, envp, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (c->port, ==, 8080);
+  g_assert_cmpstr (c->data_dir, ==, "./var");
+  g_assert_null (c->token);
+  g_assert_null (c->address);
+  g_assert_cmpuint (c->long_call_warning, ==, 1800);
+  g_assert_cmpstr (c->bot_backend, ==, "local");
+  g_assert_null (c->call_pipeline);
+  g_assert_true (cp_config_resolve (c, &error));
+  g_assert_cmpstr (c->storage_uri, ==, "./var/storage");
+  g_assert_nonnull (c->pipelines_dir);
+}
+
+static void
+test_precedence (void)
+{
+  g_autofree gchar *path =
+      write_config ("[server]\nport = 9000\n"
+                    "token = filetoken\ndrain-timeout = 7\n"
+                    "[bot]\nregion = eu-west-1\nmodel-id = file-model\n"
+                    "[pipelines]\ncall = media-record\n");
+  const gchar *const envp[] = {"NOVA_AWS_REGION=us-west-2",
+      "NOVA_SONIC_MODEL_ID=nova-model", "CALLPIPE_BOT_MODEL_ID=callpipe-model",
+      "CALLPIPE_SERVER_PORT=9100", "CALLPIPE_SERVER_MAX_BODY_BYTES=2048",
+      "CALLPIPE_SERVER_TOKEN=", NULL};
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpConfig) c = cp_config_load (path, envp, &error);
+
+  g_assert_no_error (error);
+  /* env beats the file */
+  g_assert_cmpuint (c->port, ==, 9100);
+  g_assert_cmpuint (c->max_body_bytes, ==, 2048);
+  /* an empty variable unsets: no auth with an empty token */
+  g_assert_null (c->token);
+  /* the file beats defaults */
+  g_assert_cmpuint (c->drain_timeout, ==, 7);
+  g_assert_cmpstr (c->call_pipeline, ==, "media-record");
+  /* seed variables beat the file, CALLPIPE_* beats the seed */
+  g_assert_cmpstr (c->bot_region, ==, "us-west-2");
+  g_assert_cmpstr (c->bot_model_id, ==, "callpipe-model");
+  g_unlink (path);
+}
+
+static void
+test_errors (void)
+{
+  g_autofree gchar *unknown = write_config ("[server]\nprot = 1\n");
+  g_autofree gchar *badint = write_config ("[server]\nport = 99999\n");
+  const gchar *const envp[] = {NULL};
+  const gchar *const bad_env[] = {"CALLPIPE_BOT_BACKEND=cloud", NULL};
+  g_autoptr (GError) e1 = NULL;
+  g_autoptr (GError) e2 = NULL;
+  g_autoptr (GError) e3 = NULL;
+  g_autoptr (GError) e4 = NULL;
+  g_autoptr (CpConfig) s3 = NULL;
+
+  g_assert_null (cp_config_load (unknown, envp, &e1));
+  g_assert_error (e1, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (e1->message, "prot"));
+  g_assert_null (cp_config_load (badint, envp, &e2));
+  g_assert_error (e2, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+  g_assert_null (cp_config_load (NULL, bad_env, &e3));
+  g_assert_error (e3, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+
+  s3 = cp_config_load (NULL, envp, NULL);
+  s3->storage_uri = g_strdup ("s3://bucket/prefix");
+  g_assert_false (cp_config_resolve (s3, &e4));
+  g_assert_nonnull (strstr (e4->message, "s3sink"));
+  g_unlink (unknown);
+  g_unlink (badint);
+}
+
+static void
+test_env_names (void)
+{
+  g_autofree gchar *a = cp_config_env_name ("server", "max-body-bytes");
+  g_autofree gchar *b = cp_config_env_name ("pipelines", "dir");
+
+  g_assert_cmpstr (a, ==, "CALLPIPE_SERVER_MAX_BODY_BYTES");
+  g_assert_cmpstr (b, ==, "CALLPIPE_PIPELINES_DIR");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/callpiped/config/defaults", test_defaults_offline);
+  g_test_add_func ("/callpiped/config/precedence", test_precedence);
+  g_test_add_func ("/callpiped/config/errors", test_errors);
+  g_test_add_func ("/callpiped/config/env-names", test_env_names);
+  return g_test_run ();
+}

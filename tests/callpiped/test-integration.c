@@ -1,0 +1,704 @@
+/* Integration tests: the built callpiped on a port it picks, a temporary
+ * data directory, real calls through the media-record pipeline, and the
+ * callpipe CLI against it. Waits are bounded; the daemon is killed in
+ * teardown whatever happened. */
+#include "test-util.h"
+
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <string.h>
+
+#define TOKEN "test-token-123"
+#define WAIT_US (30 * G_USEC_PER_SEC)
+#define POLL_US (50 * 1000)
+#define LONG_CALL_SECONDS 60
+
+typedef struct
+{
+  gchar *dir;
+  gchar *data_dir;
+  gchar *config;
+  GSubprocess *daemon;
+  guint port;
+  SoupSession *http;
+} Fixture;
+
+typedef struct
+{
+  guint status;
+  gchar *content_type;
+  GBytes *body;
+  JsonNode *json; /* when the body is JSON */
+} Reply;
+
+static void
+reply_free (Reply *r)
+{
+  g_free (r->content_type);
+  g_clear_pointer (&r->body, g_bytes_unref);
+  g_clear_pointer (&r->json, json_node_unref);
+  g_free (r);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, reply_free)
+
+/* ---- the daemon ---- */
+
+/* A failed assertion aborts the test without teardown: the daemon must not
+ * outlive it (it would also hold the test's stderr open). */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+start_daemon (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree gchar *line = NULL;
+  const gchar *p;
+
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  f->daemon = g_subprocess_launcher_spawn (launcher, &error, CALLPIPED_BIN,
+      "--port", "0", "--data-dir", f->data_dir, "--config", f->config, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->daemon));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  p = strstr (line, "port ");
+  g_assert_nonnull (p);
+  f->port = atoi (p + 5);
+  g_assert_cmpuint (f->port, >, 0);
+}
+
+/* GLib reaps the child on its worker thread; the identifier goes away
+ * once it has exited. */
+static gboolean
+wait_exit (GSubprocess *p)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  while (g_get_monotonic_time () < deadline) {
+    if (g_subprocess_get_identifier (p) == NULL)
+      return TRUE;
+    g_usleep (POLL_US);
+  }
+  return FALSE;
+}
+
+static void
+stop_daemon (Fixture *f, gint signum)
+{
+  if (f->daemon == NULL)
+    return;
+  g_subprocess_send_signal (f->daemon, signum);
+  g_subprocess_wait (f->daemon, NULL, NULL);
+  g_clear_object (&f->daemon);
+}
+
+static void
+write_config (Fixture *f, const gchar *extra)
+{
+  g_autofree gchar *text = g_strdup_printf ("[server]\n"
+                                            "address = 127.0.0.1\n"
+                                            "token = " TOKEN "\n"
+                                            "max-body-bytes = 8192\n"
+                                            "drain-timeout = 20\n"
+                                            "%s"
+                                            "[pipelines]\n"
+                                            "call = media-record\n",
+      extra);
+
+  g_assert_true (g_file_set_contents (f->config, text, -1, NULL));
+}
+
+static void
+setup (Fixture *f, gconstpointer data)
+{
+  f->dir = g_dir_make_tmp ("callpiped-it-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+  f->data_dir = g_build_filename (f->dir, "var", NULL);
+  f->config = g_build_filename (f->dir, "callpiped.ini", NULL);
+  write_config (f, "");
+  f->http = soup_session_new_with_options ("timeout", 30, NULL);
+  start_daemon (f);
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  stop_daemon (f, SIGKILL);
+  g_clear_object (&f->http);
+  cp_test_remove_tree (f->dir);
+  g_free (f->dir);
+  g_free (f->data_dir);
+  g_free (f->config);
+}
+
+/* ---- HTTP ---- */
+
+static Reply *
+http_full (Fixture *f, const gchar *method, const gchar *path,
+    const gchar *token, const gchar *body)
+{
+  g_autofree gchar *url = g_str_has_prefix (path, "http")
+      ? g_strdup (path)
+      : g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
+  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
+  g_autoptr (GError) error = NULL;
+  Reply *r = g_new0 (Reply, 1);
+  const gchar *ct;
+
+  g_assert_nonnull (msg);
+  if (token != NULL) {
+    g_autofree gchar *auth = g_strconcat ("Bearer ", token, NULL);
+
+    soup_message_headers_replace (soup_message_get_request_headers (msg),
+        "Authorization", auth);
+  }
+  if (body != NULL) {
+    g_autoptr (GBytes) b = g_bytes_new (body, strlen (body));
+
+    soup_message_set_request_body_from_bytes (msg, "application/json", b);
+  }
+  r->body = soup_session_send_and_read (f->http, msg, NULL, &error);
+  g_assert_no_error (error);
+  r->status = soup_message_get_status (msg);
+  ct =
+      soup_message_headers_get_content_type (soup_message_get_response_headers (
+                                                 msg),
+          NULL);
+  r->content_type = g_strdup (ct);
+  if (g_strcmp0 (ct, "application/json") == 0) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    gsize len;
+    const gchar *data = g_bytes_get_data (r->body, &len);
+
+    g_assert_true (json_parser_load_from_data (parser, data, len, NULL));
+    r->json = json_node_copy (json_parser_get_root (parser));
+  }
+  return r;
+}
+
+static Reply *
+http (Fixture *f, const gchar *method, const gchar *path, const gchar *body)
+{
+  return http_full (f, method, path, TOKEN, body);
+}
+
+static const gchar *
+jstr (Reply *r, const gchar *member)
+{
+  JsonObject *o;
+
+  g_assert_nonnull (r->json);
+  o = json_node_get_object (r->json);
+  if (!json_object_has_member (o, member)
+      || json_object_get_null_member (o, member))
+    return NULL;
+  return json_object_get_string_member (o, member);
+}
+
+static void
+assert_error (Reply *r, guint status, const gchar *code, const gchar *needle)
+{
+  JsonObject *e;
+
+  g_assert_cmpuint (r->status, ==, status);
+  g_assert_nonnull (r->json);
+  e = json_object_get_object_member (json_node_get_object (r->json), "error");
+  g_assert_nonnull (e);
+  g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, code);
+  if (needle != NULL
+      && strstr (json_object_get_string_member (e, "message"), needle) == NULL)
+    g_error ("error message '%s' does not mention '%s'",
+        json_object_get_string_member (e, "message"), needle);
+}
+
+/* libsoup always sends a Content-Length for a known body, so a chunked
+ * request goes out over a plain socket. */
+static guint
+raw_status (Fixture *f, const gchar *request)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
+  g_autofree gchar *line = NULL;
+
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL,
+      &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (
+                                                G_IO_STREAM (conn)),
+      request, strlen (request), NULL, NULL, &error));
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (
+      g_io_stream_get_input_stream (G_IO_STREAM (conn)));
+  line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (line, "HTTP/1.1 "));
+  return atoi (line + 9);
+}
+
+/* ---- media ---- */
+
+/* A 16 kHz mono sine WAV: the pipeline resamples it to 8 kHz. */
+static gchar *
+make_wav (Fixture *f, const gchar *name, guint seconds)
+{
+  guint rate = 16000, n = rate * seconds, i;
+  gsize len = 44 + (gsize) n * 2;
+  g_autofree guint8 *buf = g_malloc0 (len);
+  gchar *path = g_build_filename (f->dir, name, NULL);
+
+  memcpy (buf, "RIFF", 4);
+  GST_WRITE_UINT32_LE (buf + 4, len - 8);
+  memcpy (buf + 8, "WAVEfmt ", 8);
+  GST_WRITE_UINT32_LE (buf + 16, 16);
+  GST_WRITE_UINT16_LE (buf + 20, 1);
+  GST_WRITE_UINT16_LE (buf + 22, 1);
+  GST_WRITE_UINT32_LE (buf + 24, rate);
+  GST_WRITE_UINT32_LE (buf + 28, rate * 2);
+  GST_WRITE_UINT16_LE (buf + 32, 2);
+  GST_WRITE_UINT16_LE (buf + 34, 16);
+  memcpy (buf + 36, "data", 4);
+  GST_WRITE_UINT32_LE (buf + 40, n * 2);
+  for (i = 0; i < n; i++)
+    GST_WRITE_UINT16_LE (buf + 44 + 2 * i,
+        (gint16) (8000 * sin (2 * G_PI * 440 * i / rate)));
+  g_assert_true (g_file_set_contents (path, (gchar *) buf, len, NULL));
+  return path;
+}
+
+typedef struct
+{
+  guint channels;
+  guint rate;
+  guint64 frames;
+} WavInfo;
+
+/* Checks the RIFF and data sizes agree with the bytes: a WAV whose header
+ * was never finalized fails here. */
+static void
+parse_wav (const guint8 *d, gsize len, WavInfo *info)
+{
+  gsize off = 12;
+  gboolean have_fmt = FALSE, have_data = FALSE;
+
+  g_assert_cmpuint (len, >=, 44);
+  g_assert_cmpmem (d, 4, "RIFF", 4);
+  g_assert_cmpmem (d + 8, 4, "WAVE", 4);
+  g_assert_cmpuint (GST_READ_UINT32_LE (d + 4), ==, len - 8);
+  while (off + 8 <= len) {
+    guint32 size = GST_READ_UINT32_LE (d + off + 4);
+
+    if (!memcmp (d + off, "fmt ", 4)) {
+      g_assert_cmpuint (GST_READ_UINT16_LE (d + off + 8), ==, 1);
+      info->channels = GST_READ_UINT16_LE (d + off + 10);
+      info->rate = GST_READ_UINT32_LE (d + off + 12);
+      g_assert_cmpuint (GST_READ_UINT16_LE (d + off + 22), ==, 16);
+      have_fmt = TRUE;
+    } else if (!memcmp (d + off, "data", 4)) {
+      g_assert_true (have_fmt);
+      g_assert_cmpuint (off + 8 + size, <=, len);
+      info->frames = size / (2 * info->channels);
+      have_data = TRUE;
+    }
+    off += 8 + size + (size & 1);
+  }
+  g_assert_true (have_fmt && have_data);
+}
+
+static void
+parse_wav_file (const gchar *path, WavInfo *info)
+{
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  parse_wav ((const guint8 *) data, len, info);
+}
+
+/* The bot pipeline records stereo; the stock fallback mono. */
+static guint
+channels_for (Reply *call)
+{
+  return g_strcmp0 (jstr (call, "pipeline"), "media-record") == 0 ? 1 : 2;
+}
+
+/* ---- calls ---- */
+
+static gchar *
+start_call (Fixture *f, const gchar *body)
+{
+  g_autoptr (Reply) r = http (f, "POST", "/calls", body);
+
+  if (r->status != 202)
+    g_error ("POST /calls: %u %.*s", r->status,
+        (int) g_bytes_get_size (r->body),
+        (const gchar *) g_bytes_get_data (r->body, NULL));
+  g_assert_cmpstr (jstr (r, "status"), ==, "started");
+  g_assert_true (g_uuid_string_is_valid (jstr (r, "sessionId")));
+  return g_strdup (jstr (r, "sessionId"));
+}
+
+static Reply *
+wait_state (Fixture *f, const gchar *id, const gchar *const *states)
+{
+  g_autofree gchar *path = g_strdup_printf ("/calls/%s", id);
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  while (g_get_monotonic_time () < deadline) {
+    Reply *r = http (f, "GET", path, NULL);
+
+    g_assert_cmpuint (r->status, ==, 200);
+    if (g_strv_contains (states, jstr (r, "state")))
+      return r;
+    reply_free (r);
+    g_usleep (POLL_US);
+  }
+  g_error ("call %s did not reach the expected state in time", id);
+  return NULL;
+}
+
+static const gchar *const final_states[] = {"ended", "failed", NULL};
+static const gchar *const running_states[] = {"running", "ended", "failed",
+    NULL};
+
+static gchar *
+media_body (const gchar *contact, const gchar *wav)
+{
+  g_autofree gchar *uri = g_filename_to_uri (wav, NULL, NULL);
+
+  return g_strdup_printf ("{\"contactId\": \"%s\", \"mediaUri\": \"%s\"}",
+      contact, uri);
+}
+
+static void
+check_recording_link (Fixture *f, Reply *call, guint64 min_frames,
+    guint64 max_frames)
+{
+  const gchar *url = jstr (call, "recordingUrl");
+  g_autoptr (Reply) media = NULL;
+  g_autoptr (Reply) tampered = NULL;
+  g_autofree gchar *bad = NULL;
+  WavInfo info = {0};
+  gsize len;
+  const guint8 *d;
+
+  g_assert_nonnull (url);
+  /* signed links need no bearer token */
+  media = http_full (f, "GET", url, NULL, NULL);
+  g_assert_cmpuint (media->status, ==, 200);
+  g_assert_cmpstr (media->content_type, ==, "audio/wav");
+  d = g_bytes_get_data (media->body, &len);
+  parse_wav (d, len, &info);
+  g_assert_cmpuint (info.rate, ==, 8000);
+  g_assert_cmpuint (info.channels, ==, channels_for (call));
+  g_assert_cmpuint (info.frames, >=, min_frames);
+  g_assert_cmpuint (info.frames, <=, max_frames);
+
+  bad = g_strdup (url);
+  bad[strlen (bad) - 1] = bad[strlen (bad) - 1] == '0' ? '1' : '0';
+  tampered = http_full (f, "GET", bad, NULL, NULL);
+  assert_error (tampered, 403, "forbidden", "signature");
+}
+
+/* ---- tests ---- */
+
+static void
+test_health_auth_routes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Reply) health = http_full (f, "GET", "/health", NULL, NULL);
+  g_autoptr (Reply) noauth = http_full (f, "GET", "/calls", NULL, NULL);
+  g_autoptr (Reply) wrong = http_full (f, "GET", "/calls", "nope", NULL);
+  g_autoptr (Reply) list = http (f, "GET", "/calls", NULL);
+  g_autoptr (Reply) metrics = http (f, "GET", "/metrics", NULL);
+  g_autoptr (Reply) nope = http (f, "GET", "/nope", NULL);
+  g_autoptr (Reply) put = http (f, "PUT", "/calls", "{}");
+  g_autoptr (Reply) unknown =
+      http (f, "GET", "/calls/3f0a8a8e-0000-4000-8000-000000000000", NULL);
+  g_autoptr (Reply) media =
+      http_full (f, "GET", "/media/recordings/x.wav", NULL, NULL);
+  g_autofree gchar *mtext = NULL;
+  JsonObject *o;
+
+  g_assert_cmpuint (health->status, ==, 200);
+  o = json_node_get_object (health->json);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "ok");
+  g_assert_cmpint (json_object_get_int_member (o, "activeSessions"), ==, 0);
+  g_assert_false (json_object_get_boolean_member (o, "draining"));
+
+  assert_error (noauth, 401, "unauthorized", NULL);
+  assert_error (wrong, 401, "unauthorized", NULL);
+  g_assert_cmpuint (list->status, ==, 200);
+  g_assert_cmpuint (metrics->status, ==, 200);
+  mtext = g_strndup (g_bytes_get_data (metrics->body, NULL),
+      g_bytes_get_size (metrics->body));
+  g_assert_nonnull (strstr (mtext,
+      "callpipe_sessions_active{kind=\"call\"} "
+      "0\n"));
+  g_assert_nonnull (strstr (mtext,
+      "# TYPE callpipe_session_duration_seconds"
+      " histogram\n"));
+  assert_error (nope, 404, "not_found", NULL);
+  assert_error (put, 405, "method_not_allowed", NULL);
+  assert_error (unknown, 404, "not_found", NULL);
+  assert_error (media, 403, "forbidden", NULL);
+}
+
+static void
+test_bad_events (Fixture *f, gconstpointer data)
+{
+  g_autoptr (Reply) malformed = http (f, "POST", "/calls", "{\"contactId\"");
+  g_autoptr (Reply) no_id = http (f, "POST", "/calls",
+      "{\"Details\": {\"ContactData\": {\"Channel\": \"VOICE\"}}}");
+  g_autoptr (Reply) bad_type = http (f, "POST", "/calls",
+      "{\"contactId\": 42, \"mediaUri\": \"file:///x.wav\"}");
+  g_autoptr (Reply) hostile = http (f, "POST", "/calls",
+      "{\"contactId\": \"c\", \"mediaUri\": "
+      "\"file:///x.wav ! filesink location=/tmp/pwned\"}");
+  g_autoptr (Reply) no_media =
+      http (f, "POST", "/calls", "{\"contactId\": \"c\"}");
+  g_autofree gchar *huge = g_strnfill (9000, 'x');
+  g_autofree gchar *big_body =
+      g_strdup_printf ("{\"contactId\": \"%s\"}", huge);
+  g_autoptr (Reply) big = http (f, "POST", "/calls", big_body);
+  g_autoptr (Reply) kvs = http (f, "POST", "/calls",
+      "{\"contactId\": \"c\", "
+      "\"streamArn\": \"arn:aws:kinesisvideo:us-east-1:1:stream/s/1\"}");
+  const gchar *needed[] = {"kvssrc", "kvsdemux", "novasonic"};
+  gsize i;
+
+  assert_error (malformed, 400, "malformed_event", NULL);
+  assert_error (no_id, 400, "missing_field", "Details.ContactData.ContactId");
+  assert_error (bad_type, 400, "invalid_field", "contactId");
+  assert_error (hostile, 400, "invalid_field", "mediaUri");
+  assert_error (no_media, 400, "missing_field", "mediaUri");
+  assert_error (big, 413, "payload_too_large", NULL);
+  g_assert_cmpuint (raw_status (f,
+                        "POST /calls HTTP/1.1\r\n"
+                        "Host: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n"
+                        "5\r\n{\"a\":\r\n0\r\n\r\n"),
+      ==, 411);
+
+  /* A KVS call runs connect-bot; until its elements are built the answer
+   * names the first one missing. */
+  for (i = 0; i < G_N_ELEMENTS (needed); i++) {
+    GstElementFactory *ef = gst_element_factory_find (needed[i]);
+
+    if (ef == NULL) {
+      assert_error (kvs, 503, "pipeline_unavailable", needed[i]);
+      return;
+    }
+    gst_object_unref (ef);
+  }
+  g_assert_cmpuint (kvs->status, ==, 202);
+}
+
+static void
+test_flat_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "one-second.wav", 1);
+  g_autofree gchar *body = media_body ("flat-1", wav);
+  g_autofree gchar *id = start_call (f, body);
+  g_autoptr (Reply) call = wait_state (f, id, final_states);
+  g_autoptr (Reply) list = NULL;
+  g_autoptr (Reply) metrics = NULL;
+  g_autofree gchar *mtext = NULL;
+  JsonArray *calls;
+
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "end of stream");
+  g_assert_cmpstr (jstr (call, "contactId"), ==, "flat-1");
+  /* 1 s at 8 kHz, give or take the resampler's edges */
+  check_recording_link (f, call, 7900, 8100);
+
+  list = http (f, "GET", "/calls", NULL);
+  calls =
+      json_object_get_array_member (json_node_get_object (list->json), "calls");
+  g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (
+                       json_array_get_object_element (calls, 0), "sessionId"),
+      ==, id);
+
+  metrics = http (f, "GET", "/metrics", NULL);
+  mtext = g_strndup (g_bytes_get_data (metrics->body, NULL),
+      g_bytes_get_size (metrics->body));
+  g_assert_nonnull (
+      strstr (mtext, "callpipe_sessions_started_total{kind=\"call\"} 1\n"));
+  g_assert_nonnull (
+      strstr (mtext, "callpipe_sessions_ended_total{kind=\"call\"} 1\n"));
+  g_assert_nonnull (strstr (mtext,
+      "callpipe_session_duration_seconds_count{kind=\"call\"} 1\n"));
+}
+
+static void
+test_connect_event_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "two-seconds.wav", 2);
+  g_autofree gchar *uri = g_filename_to_uri (wav, NULL, NULL);
+  g_autofree gchar *body =
+      g_strdup_printf ("{\"Name\": "
+                       "\"ContactFlowEvent\", \"Details\": {\"ContactData\": {"
+                       "\"Attributes\": {\"language\": \"en-US\"}, "
+                       "\"Channel\": \"VOICE\", "
+                       "\"ContactId\": "
+                       "\"5ca32fbb-8d47-4d4b-9d8f-0f6a2b3c4d5e\", "
+                       "\"InitiationMethod\": \"INBOUND\", \"MediaStreams\": "
+                       "{\"Customer\": "
+                       "{\"Audio\": {\"StartFragmentNumber\": "
+                       "\"91343852333181432392682062622220590765191907586\", "
+                       "\"StartTimestamp\": \"1565781909613\", \"StreamARN\": "
+                       "\"arn:aws:kinesisvideo:eu-west-2:111111111111:stream/"
+                       "instance-contact-5ca32fbb/1565272947806\"}}}}, "
+                       "\"Parameters\": "
+                       "{\"mediaUri\": \"%s\"}}}",
+          uri);
+  g_autofree gchar *id = start_call (f, body);
+  g_autoptr (Reply) call = wait_state (f, id, final_states);
+  JsonObject *attrs;
+
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "contactId"), ==,
+      "5ca32fbb-8d47-4d4b-9d8f-0f6a2b3c4d5e");
+  attrs = json_object_get_object_member (json_node_get_object (call->json),
+      "attributes");
+  g_assert_cmpstr (json_object_get_string_member (attrs, "language"), ==,
+      "en-US");
+  check_recording_link (f, call, 15900, 16100);
+}
+
+static void
+test_hangup (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "long.wav", LONG_CALL_SECONDS);
+  g_autofree gchar *body = media_body ("hangup-1", wav);
+  g_autofree gchar *id = start_call (f, body);
+  g_autofree gchar *path = g_strdup_printf ("/calls/%s", id);
+  g_autoptr (Reply) running = wait_state (f, id, running_states);
+  g_autoptr (Reply) del = NULL;
+  g_autoptr (Reply) again = NULL;
+  g_autoptr (Reply) call = NULL;
+
+  g_assert_cmpstr (jstr (running, "state"), ==, "running");
+  del = http (f, "DELETE", path, NULL);
+  g_assert_cmpuint (del->status, ==, 202);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "hangup");
+  /* finalized, and cut well before the media's end */
+  check_recording_link (f, call, 1, 8000 * (LONG_CALL_SECONDS - 10));
+  again = http (f, "DELETE", path, NULL);
+  g_assert_cmpuint (again->status, ==, 200);
+}
+
+static void
+test_sigterm_drains (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "long.wav", LONG_CALL_SECONDS);
+  g_autofree gchar *body = media_body ("drain-1", wav);
+  g_autofree gchar *id = start_call (f, body);
+  g_autoptr (Reply) running = wait_state (f, id, running_states);
+  g_autoptr (Reply) call = NULL;
+  g_autofree gchar *file = NULL;
+  g_autofree gchar *name = g_strconcat (id, ".wav", NULL);
+  WavInfo info = {0};
+
+  g_assert_cmpstr (jstr (running, "state"), ==, "running");
+  g_usleep (G_USEC_PER_SEC / 2);
+  g_subprocess_send_signal (f->daemon, SIGTERM);
+  g_assert_true (wait_exit (f->daemon));
+  g_assert_true (g_subprocess_get_if_exited (f->daemon));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->daemon), ==, 0);
+  g_clear_object (&f->daemon);
+
+  file = g_build_filename (f->data_dir, "storage", "recordings", name, NULL);
+  parse_wav_file (file, &info);
+  g_assert_cmpuint (info.frames, >, 0);
+  g_assert_cmpuint (info.frames, <, 8000 * (LONG_CALL_SECONDS - 10));
+
+  /* after a restart the call is reported as drained, not interrupted */
+  start_daemon (f);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "shutdown");
+}
+
+static void
+test_restart_after_kill (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "long.wav", LONG_CALL_SECONDS);
+  g_autofree gchar *body = media_body ("kill-1", wav);
+  g_autofree gchar *id = start_call (f, body);
+  g_autoptr (Reply) running = wait_state (f, id, running_states);
+  g_autoptr (Reply) call = NULL;
+
+  g_assert_cmpstr (jstr (running, "state"), ==, "running");
+  stop_daemon (f, SIGKILL);
+  start_daemon (f);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "failed");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "interrupted by restart");
+  g_assert_null (jstr (call, "recordingUrl"));
+}
+
+static void
+test_cli_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = make_wav (f, "cli.wav", 1);
+  g_autofree gchar *server = g_strdup_printf ("http://127.0.0.1:%u", f->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) cli = NULL;
+  g_autofree gchar *out = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (Reply) call = NULL;
+
+  cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, CALLPIPE_BIN,
+      "call", "--media", wav, "--server", server, "--token", TOKEN, "--wait",
+      NULL);
+  g_assert_no_error (error);
+  g_assert_true (
+      g_subprocess_communicate_utf8 (cli, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (cli));
+  g_assert_cmpint (g_subprocess_get_exit_status (cli), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  g_assert_true (g_uuid_string_is_valid (lines[0]));
+  g_assert_true (g_str_has_prefix (lines[1], "ended: end of stream"));
+  call = wait_state (f, lines[0], final_states);
+  check_recording_link (f, call, 7900, 8100);
+}
+
+int
+main (int argc, char **argv)
+{
+  cp_test_sanitizer_env_for_children ();
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, func)                                                   \
+  g_test_add ("/callpiped/integration/" path, Fixture, NULL, setup, func, \
+      teardown)
+  ADD ("health-auth-routes", test_health_auth_routes);
+  ADD ("bad-events", test_bad_events);
+  ADD ("flat-call", test_flat_call);
+  ADD ("connect-event-call", test_connect_event_call);
+  ADD ("hangup", test_hangup);
+  ADD ("sigterm-drains", test_sigterm_drains);
+  ADD ("restart-after-kill", test_restart_after_kill);
+  ADD ("cli-call", test_cli_call);
+  return g_test_run ();
+}
