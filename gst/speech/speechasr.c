@@ -656,7 +656,8 @@ cp_speech_recognizer_set_phrases (CpSpeechRecognizer *rec,
 static gboolean
 is_filler (const gchar *word)
 {
-  return word[0] == '<' || word[0] == '[' || word[0] == '+';
+  /* "(NULL)" is what sphinxbase prints for a JSGF null transition. */
+  return word[0] == '<' || word[0] == '[' || word[0] == '+' || word[0] == '(';
 }
 
 /* "read(2)" is the dictionary's second pronunciation of "read". */

@@ -16,6 +16,7 @@ typedef enum {
   CP_SPEECH_ERROR_GRAMMAR,
   CP_SPEECH_ERROR_RATE,
   CP_SPEECH_ERROR_DECODE,
+  CP_SPEECH_ERROR_WORKFLOW,  /* a workflow, tool file or tool result */
 } CpSpeechError;
 
 GQuark cp_speech_error_quark (void);
