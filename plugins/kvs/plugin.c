@@ -11,6 +11,7 @@ plugin_init (GstPlugin *plugin)
   gboolean ret = FALSE;
 
   ret |= GST_ELEMENT_REGISTER (kvsdemux, plugin);
+  ret |= GST_ELEMENT_REGISTER (kvssrc, plugin);
   return ret;
 }
 

@@ -1,7 +1,8 @@
-/* callpipe kvs-inspect — what a KVS GetMedia capture holds: its fragments
- * (number, timestamps, contact, continuation token, lag), the audio tracks
- * kvsdemux exposes and how long each is. Runs filesrc ! kvsdemux with a
- * fakesink per pad and prints the element's kvs-fragment messages. */
+/* callpipe kvs-inspect — what a KVS GetMedia capture or a live stream
+ * holds: its fragments (number, timestamps, contact, continuation token,
+ * lag), the audio tracks kvsdemux exposes and how long each is. Runs
+ * filesrc (or kvssrc, with --stream-arn) ! kvsdemux with a fakesink per
+ * pad and prints the element's kvs-fragment messages. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -25,6 +26,7 @@ typedef struct
   GstElement *pipeline;
   GPtrArray *tracks; /* Track, in pad-added order, under lock */
   guint n_fragments;
+  guint max_fragments; /* 0: no limit */
   gboolean failed;
 } Inspect;
 
@@ -131,6 +133,8 @@ print_fragment (Inspect *in, const GstStructure *s)
   gboolean truncated = FALSE;
   guint64 behind;
 
+  if (in->max_fragments > 0 && in->n_fragments >= in->max_fragments)
+    return;
   gst_structure_get_boolean (s, "truncated", &truncated);
   printf ("fragment %u\n", ++in->n_fragments);
   printf ("  number             %s\n",
@@ -161,9 +165,10 @@ handle_message (Inspect *in, GstMessage *msg, const gchar *file)
 
   switch (GST_MESSAGE_TYPE (msg)) {
     case GST_MESSAGE_ELEMENT:
-      if (gst_structure_has_name (s, "kvs-fragment"))
-        print_fragment (in, s);
-      return FALSE;
+      if (!gst_structure_has_name (s, "kvs-fragment"))
+        return FALSE;
+      print_fragment (in, s);
+      return in->max_fragments > 0 && in->n_fragments >= in->max_fragments;
     case GST_MESSAGE_WARNING:
       gst_message_parse_warning (msg, &err, &debug);
       fprintf (stderr, "callpipe kvs-inspect: %s: warning: %s\n", file,
@@ -202,37 +207,32 @@ print_tracks (Inspect *in)
   }
 }
 
+/* Runs @src ! kvsdemux and prints what goes through; @label names the
+ * input in messages. Takes @src. */
 static int
-inspect_file (const gchar *file)
+inspect (GstElement *src, const gchar *label, guint max_fragments)
 {
   Inspect in = {0};
-  GstElement *src, *demux;
+  GstElement *demux;
   GstBus *bus;
   GstPad *sinkpad;
   GstMessage *msg;
   gboolean done = FALSE;
 
-  if (!g_file_test (file, G_FILE_TEST_IS_REGULAR)) {
-    fprintf (stderr, "callpipe kvs-inspect: %s: no such file\n", file);
-    return 1;
-  }
-  src = gst_element_factory_make ("filesrc", NULL);
   demux = gst_element_factory_make ("kvsdemux", NULL);
-  if (src == NULL || demux == NULL) {
+  if (demux == NULL) {
     fprintf (stderr,
-        "callpipe kvs-inspect: the %s element is not "
-        "available (GST_PLUGIN_PATH?)\n",
-        src ? "kvsdemux" : "filesrc");
-    gst_clear_object (&src);
-    gst_clear_object (&demux);
+        "callpipe kvs-inspect: the kvsdemux element is not "
+        "available (GST_PLUGIN_PATH?)\n");
+    gst_object_unref (src);
     return 1;
   }
 
   g_mutex_init (&in.lock);
   in.tracks = g_ptr_array_new_with_free_func ((GDestroyNotify) track_free);
+  in.max_fragments = max_fragments;
   in.pipeline = gst_pipeline_new ("kvs-inspect");
-  g_object_set (src, "location", file, NULL);
-  /* Every contact the file holds, not just the first. */
+  /* Every contact the input holds, not just the first. */
   g_object_set (demux, "stop-on-contact-change", FALSE, NULL);
   gst_bin_add_many (GST_BIN (in.pipeline), src, demux, NULL);
   gst_element_link (src, demux);
@@ -246,14 +246,14 @@ inspect_file (const gchar *file)
   gst_element_set_state (in.pipeline, GST_STATE_PLAYING);
   while (!done) {
     msg = gst_bus_timed_pop (bus, GST_CLOCK_TIME_NONE);
-    done = handle_message (&in, msg, file);
+    done = handle_message (&in, msg, label);
     gst_message_unref (msg);
   }
   /* Stopping waits for the streaming thread, so whatever it posted while
    * draining the last fragment is on the bus now. */
   gst_element_set_state (in.pipeline, GST_STATE_READY);
   while ((msg = gst_bus_pop (bus)) != NULL) {
-    handle_message (&in, msg, file);
+    handle_message (&in, msg, label);
     gst_message_unref (msg);
   }
   if (!in.failed)
@@ -267,21 +267,148 @@ inspect_file (const gchar *file)
   return in.failed ? 1 : 0;
 }
 
+static int
+inspect_file (const gchar *file)
+{
+  GstElement *src;
+
+  if (!g_file_test (file, G_FILE_TEST_IS_REGULAR)) {
+    fprintf (stderr, "callpipe kvs-inspect: %s: no such file\n", file);
+    return 1;
+  }
+  src = gst_element_factory_make ("filesrc", NULL);
+  if (src == NULL) {
+    fprintf (stderr,
+        "callpipe kvs-inspect: the filesrc element is not "
+        "available\n");
+    return 1;
+  }
+  g_object_set (src, "location", file, NULL);
+  return inspect (src, file, 0);
+}
+
+typedef struct
+{
+  gchar *stream_arn;
+  gchar *region;
+  gchar *endpoint;
+  gchar *start_selector;
+  gchar *start_fragment;
+  gchar *continuation_token;
+  gint64 start_timestamp;
+  gint idle_timeout;
+  gint max_fragments;
+} StreamOptions;
+
+static gboolean
+set_start_selector (GstElement *src, const gchar *nick)
+{
+  GParamSpec *pspec =
+      g_object_class_find_property (G_OBJECT_GET_CLASS (src), "start-selector");
+  GEnumValue *value =
+      g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, nick);
+
+  if (value == NULL)
+    return FALSE;
+  g_object_set (src, "start-selector", value->value, NULL);
+  return TRUE;
+}
+
+/* kvssrc with the options; credentials come from the AWS SDK chain. */
+static int
+inspect_stream (const StreamOptions *o)
+{
+  GstElement *src = gst_element_factory_make ("kvssrc", NULL);
+
+  if (src == NULL) {
+    fprintf (stderr,
+        "callpipe kvs-inspect: the kvssrc element is not "
+        "available (GST_PLUGIN_PATH?)\n");
+    return 1;
+  }
+  g_object_set (src, "stream-arn", o->stream_arn, "region", o->region,
+      "endpoint", o->endpoint, "start-fragment", o->start_fragment,
+      "continuation-token", o->continuation_token, NULL);
+  if (o->start_timestamp > 0)
+    g_object_set (src, "start-timestamp", (guint64) o->start_timestamp, NULL);
+  if (o->idle_timeout >= 0)
+    g_object_set (src, "idle-timeout", (guint) o->idle_timeout, NULL);
+  if (o->start_selector && !set_start_selector (src, o->start_selector)) {
+    fprintf (stderr,
+        "callpipe kvs-inspect: unknown start selector '%s' "
+        "(now, earliest, fragment-number, producer-timestamp, "
+        "server-timestamp, continuation-token)\n",
+        o->start_selector);
+    gst_object_unref (src);
+    return 2;
+  }
+  return inspect (src, o->stream_arn, (guint) MAX (o->max_fragments, 0));
+}
+
+#define USAGE                                                  \
+  "usage: callpipe kvs-inspect FILE\n"                         \
+  "       callpipe kvs-inspect --stream-arn ARN [--region R] " \
+  "[--endpoint URL]\n"                                         \
+  "           [--start-selector S] [--start-fragment N] "      \
+  "[--start-timestamp MS]\n"                                   \
+  "           [--continuation-token T] [--idle-timeout MS] "   \
+  "[--max-fragments N]\n"
+
 int
 cp_cli_cmd_kvs_inspect (int argc, char **argv)
 {
-  if (argc == 2 && (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h"))) {
-    printf ("usage: callpipe kvs-inspect FILE\n\n"
-            "Prints the fragments of a Kinesis Video Streams GetMedia capture "
-            "(number,\ntimestamps, contact, continuation token, "
-            "millis-behind-now) and the audio\ntracks kvsdemux finds in it "
-            "(pad, caps, duration).\n");
-    return 0;
+  StreamOptions o = {0};
+  GOptionEntry entries[] = {
+      {"stream-arn", 0, 0, G_OPTION_ARG_STRING, &o.stream_arn,
+          "Read this Kinesis video stream live (kvssrc) instead of a file",
+          "ARN"},
+      {"region", 0, 0, G_OPTION_ARG_STRING, &o.region,
+          "AWS region (default: AWS_REGION, the profile)", "R"},
+      {"endpoint", 0, 0, G_OPTION_ARG_STRING, &o.endpoint,
+          "Kinesis Video Streams endpoint URL", "URL"},
+      {"start-selector", 0, 0, G_OPTION_ARG_STRING, &o.start_selector,
+          "now (default), earliest, fragment-number, producer-timestamp, "
+          "server-timestamp or continuation-token",
+          "S"},
+      {"start-fragment", 0, 0, G_OPTION_ARG_STRING, &o.start_fragment,
+          "Start after this fragment number (fragment-number)", "N"},
+      {"start-timestamp", 0, 0, G_OPTION_ARG_INT64, &o.start_timestamp,
+          "Start at this time, ms since the epoch (*-timestamp)", "MS"},
+      {"continuation-token", 0, 0, G_OPTION_ARG_STRING, &o.continuation_token,
+          "Start at this continuation token", "T"},
+      {"idle-timeout", 0, 0, G_OPTION_ARG_INT, &o.idle_timeout,
+          "End when the stream has sent nothing for this long (ms)", "MS"},
+      {"max-fragments", 0, 0, G_OPTION_ARG_INT, &o.max_fragments,
+          "Stop after this many fragments (default: until the stream ends)",
+          "N"},
+      {NULL},
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE");
+  g_autoptr (GError) error = NULL;
+  int ret;
+
+  o.idle_timeout = -1;
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx,
+      "Prints the fragments of a Kinesis Video Streams GetMedia capture or "
+      "live stream\n(number, timestamps, contact, continuation token, "
+      "millis-behind-now) and the\naudio tracks kvsdemux finds in it (pad, "
+      "caps, duration).");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    fprintf (stderr, "callpipe kvs-inspect: %s\n" USAGE, error->message);
+    ret = 2;
+  } else if (o.stream_arn ? argc != 1 : argc != 2) {
+    fprintf (stderr, USAGE);
+    ret = 2;
+  } else {
+    gst_init (NULL, NULL);
+    ret = o.stream_arn ? inspect_stream (&o) : inspect_file (argv[1]);
   }
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf (stderr, "usage: callpipe kvs-inspect FILE\n");
-    return 2;
-  }
-  gst_init (NULL, NULL);
-  return inspect_file (argv[1]);
+  g_free (o.stream_arn);
+  g_free (o.region);
+  g_free (o.endpoint);
+  g_free (o.start_selector);
+  g_free (o.start_fragment);
+  g_free (o.continuation_token);
+  return ret;
 }
