@@ -39,11 +39,8 @@ sample_values (GStrv variables)
   guint i;
 
   for (i = 0; variables[i] != NULL; i++) {
-    CpVarKind kind;
-
-    cp_template_variable_kind (variables[i], &kind, NULL);
     g_hash_table_insert (values, variables[i],
-        (gpointer) cp_template_sample_value (kind));
+        (gpointer) cp_template_variable_sample (variables[i]));
   }
   return values;
 }

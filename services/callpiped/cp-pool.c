@@ -123,36 +123,28 @@ internal_error (GError **error, GError *cause)
   return FALSE;
 }
 
-/* The bot pipeline when its elements exist; for mediaUri calls the
- * configured [pipelines] call otherwise. */
+/* mediaUri calls run [pipelines] call when it is set, else the bot's
+ * media pipeline; KVS calls run the bot pipeline. */
 static CpFactory *
 choose_call_factory (CpPool *p, const CpCallRequest *req, GError **error)
 {
   g_autoptr (GError) ferr = NULL;
-  const gchar *name = req->media_uri ? CALL_MEDIA_PIPELINE : CALL_PIPELINE;
-  CpFactory *bot = get_factory (p, name, &ferr);
-  CpFactory *fallback;
+  const gchar *name = CALL_PIPELINE;
+  CpFactory *f;
 
-  if (bot == NULL) {
+  if (req->media_uri != NULL)
+    name = p->config->call_pipeline ? p->config->call_pipeline
+                                    : CALL_MEDIA_PIPELINE;
+  f = get_factory (p, name, &ferr);
+  if (f == NULL) {
     internal_error (error, ferr);
     return NULL;
   }
-  if (cp_factory_is_available (bot))
-    return bot;
-  if (req->media_uri == NULL || p->config->call_pipeline == NULL) {
-    unavailable (bot, error);
+  if (!cp_factory_is_available (f)) {
+    unavailable (f, error);
     return NULL;
   }
-  fallback = get_factory (p, p->config->call_pipeline, &ferr);
-  if (fallback == NULL) {
-    internal_error (error, ferr);
-    return NULL;
-  }
-  if (!cp_factory_is_available (fallback)) {
-    unavailable (fallback, error);
-    return NULL;
-  }
-  return fallback;
+  return f;
 }
 
 /* Keys are the static variable names; values are owned. */

@@ -14,22 +14,25 @@ typedef struct
   const gchar *name;
   CpVarKind kind;
   gboolean may_be_empty;
+  /* A value the elements accept, for parsing a description before any
+   * session exists; NULL takes the kind's sample. */
+  const gchar *sample;
 } VarSpec;
 
 /* The variables the supervisor fills; pipelines/README.md documents them. */
 static const VarSpec var_specs[] = {
-    {"SESSION_ID", CP_VAR_IDENTIFIER, FALSE},
-    {"CONTACT_ID", CP_VAR_IDENTIFIER, FALSE},
-    {"STREAM_ARN", CP_VAR_ARN, FALSE},
-    {"START_SELECTOR", CP_VAR_IDENTIFIER, FALSE},
-    {"START_FRAGMENT", CP_VAR_INTEGER, TRUE},
-    {"START_TIMESTAMP", CP_VAR_INTEGER, FALSE},
-    {"MEDIA_URI", CP_VAR_URI, FALSE},
-    {"RECORDING_PATH", CP_VAR_PATH, FALSE},
-    {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE},
-    {"REGION", CP_VAR_IDENTIFIER, FALSE},
-    {"MODEL_ID", CP_VAR_IDENTIFIER, FALSE},
-    {"VOICE_ID", CP_VAR_IDENTIFIER, FALSE},
+    {"SESSION_ID", CP_VAR_IDENTIFIER, FALSE, NULL},
+    {"CONTACT_ID", CP_VAR_IDENTIFIER, FALSE, NULL},
+    {"STREAM_ARN", CP_VAR_ARN, FALSE, NULL},
+    {"START_SELECTOR", CP_VAR_IDENTIFIER, FALSE, "now"},
+    {"START_FRAGMENT", CP_VAR_INTEGER, TRUE, NULL},
+    {"START_TIMESTAMP", CP_VAR_INTEGER, FALSE, NULL},
+    {"MEDIA_URI", CP_VAR_URI, FALSE, NULL},
+    {"RECORDING_PATH", CP_VAR_PATH, FALSE, NULL},
+    {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE, "bedrock"},
+    {"REGION", CP_VAR_IDENTIFIER, FALSE, "us-east-1"},
+    {"MODEL_ID", CP_VAR_IDENTIFIER, FALSE, "amazon.nova-2-sonic-v1:0"},
+    {"VOICE_ID", CP_VAR_IDENTIFIER, FALSE, "matthew"},
 };
 
 static const gchar *const uri_schemes[] = {"file", "http", "https", "s3"};
@@ -50,6 +53,23 @@ cp_template_variable_kind (const gchar *name, CpVarKind *kind,
     }
   }
   return FALSE;
+}
+
+const gchar *
+cp_template_variable_sample (const gchar *name)
+{
+  gsize i;
+  CpVarKind kind = CP_VAR_IDENTIFIER;
+
+  for (i = 0; i < G_N_ELEMENTS (var_specs); i++) {
+    if (!strcmp (var_specs[i].name, name)) {
+      if (var_specs[i].sample != NULL)
+        return var_specs[i].sample;
+      kind = var_specs[i].kind;
+      break;
+    }
+  }
+  return cp_template_sample_value (kind);
 }
 
 const gchar *

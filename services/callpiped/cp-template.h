@@ -40,6 +40,9 @@ gboolean     cp_template_check_value   (const gchar *name, const gchar *value,
                                         GError **error);
 gchar       *cp_template_quote         (const gchar *value);
 const gchar *cp_template_sample_value  (CpVarKind kind);
+/* A value @name's elements accept (enum values included), for parsing a
+ * description without a session. */
+const gchar *cp_template_variable_sample (const gchar *name);
 gchar      **cp_template_variables     (const gchar *tmpl, GError **error);
 gchar       *cp_template_expand        (const gchar *tmpl, GHashTable *values,
                                         GError **error);

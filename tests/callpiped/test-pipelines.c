@@ -26,7 +26,7 @@ test_pipeline (gconstpointer data)
 
     g_assert_true (cp_template_variable_kind (vars[i], &kind, NULL));
     g_hash_table_insert (values, (gpointer) vars[i],
-        (gpointer) cp_template_sample_value (kind));
+        (gpointer) cp_template_variable_sample (vars[i]));
   }
   if (!cp_factory_is_available (f)) {
     g_autofree gchar *names =

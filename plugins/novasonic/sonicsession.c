@@ -1,0 +1,423 @@
+/* callpipe — one Nova Sonic bidirectional stream */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "sonicsession.h"
+
+#include "aws/eventsigner.h"
+
+#include <string.h>
+
+/* An error answer is a small JSON document; keep no more of it. */
+#define MAX_ERROR_BODY 4096
+/* How long a send waits for the HTTP/2 queue to drain. */
+#define WRITE_TIMEOUT_US (10 * G_USEC_PER_SEC)
+
+struct _SonicSession
+{
+  gint refcount;
+
+  CpHttp2Connection *connection;
+
+  /* sending side: one thread at a time */
+  CpHttp2Stream *stream;
+  CpAwsEventSigner *signer;
+  gchar *prompt_name;
+  gchar *audio_content; /* NULL until the audio contentStart */
+
+  GMutex callback_lock; /* held while a callback runs */
+  SonicSessionCallbacks callbacks;
+  gpointer user_data; /* NULL once detached */
+
+  /* receiving side: I/O thread only */
+  CpAwsEventDecoder *decoder;
+  GString *error_body;
+
+  GMutex lock; /* protects what follows */
+  guint status;
+  gchar *error_type;
+  GError *error; /* a decode failure, reported on close */
+};
+
+SonicSession *
+sonic_session_ref (SonicSession *session)
+{
+  g_atomic_int_inc (&session->refcount);
+  return session;
+}
+
+void
+sonic_session_unref (SonicSession *session)
+{
+  if (session == NULL || !g_atomic_int_dec_and_test (&session->refcount))
+    return;
+  g_clear_pointer (&session->stream, cp_http2_stream_unref);
+  if (session->connection) {
+    cp_http2_connection_close (session->connection);
+    cp_http2_connection_unref (session->connection);
+  }
+  g_clear_pointer (&session->signer, cp_aws_event_signer_free);
+  g_free (session->prompt_name);
+  g_free (session->audio_content);
+  g_clear_pointer (&session->decoder, cp_aws_event_decoder_free);
+  g_string_free (session->error_body, TRUE);
+  g_free (session->error_type);
+  g_clear_error (&session->error);
+  g_mutex_clear (&session->lock);
+  g_mutex_clear (&session->callback_lock);
+  g_free (session);
+}
+
+static void
+fail_stream (SonicSession *session, CpHttp2Stream *stream, GError *error)
+{
+  g_mutex_lock (&session->lock);
+  if (session->error == NULL)
+    session->error = error;
+  else
+    g_error_free (error);
+  g_mutex_unlock (&session->lock);
+  cp_http2_stream_cancel (stream);
+}
+
+static void
+on_response (CpHttp2Stream *stream, guint status, CpHttpHeaders *headers,
+    gpointer user_data)
+{
+  SonicSession *session = user_data;
+
+  g_mutex_lock (&session->lock);
+  session->status = status;
+  session->error_type =
+      g_strdup (cp_http_headers_get (headers, "x-amzn-errortype"));
+  g_mutex_unlock (&session->lock);
+}
+
+static void
+on_data (CpHttp2Stream *stream, const guint8 *data, gsize len,
+    gpointer user_data)
+{
+  SonicSession *session = user_data;
+  GError *error = NULL;
+  CpAwsEventMessage *msg;
+
+  if (sonic_session_get_status (session) != 200) {
+    gsize room =
+        MAX_ERROR_BODY - MIN (session->error_body->len, MAX_ERROR_BODY);
+
+    g_string_append_len (session->error_body, (const gchar *) data,
+        MIN (len, room));
+    return;
+  }
+  if (!cp_aws_event_decoder_feed (session->decoder, data, len, &error)) {
+    g_prefix_error (&error, "undecodable response stream: ");
+    fail_stream (session, stream, error);
+    return;
+  }
+  while ((msg = cp_aws_event_decoder_pop (session->decoder)) != NULL) {
+    SonicOutputEvent *ev = sonic_output_event_parse (msg, &error);
+
+    cp_aws_event_message_unref (msg);
+    if (ev == NULL) {
+      fail_stream (session, stream, error);
+      return;
+    }
+    g_mutex_lock (&session->callback_lock);
+    if (session->user_data)
+      session->callbacks.event (session, ev, session->user_data);
+    g_mutex_unlock (&session->callback_lock);
+    sonic_output_event_free (ev);
+  }
+}
+
+static GError *
+http_error (SonicSession *session)
+{
+  g_autofree gchar *body =
+      g_strndup (session->error_body->str, session->error_body->len);
+
+  g_strstrip (body);
+  return g_error_new (SONIC_ERROR, SONIC_ERROR_HTTP,
+      "InvokeModelWithBidirectionalStream answered HTTP %u%s%s%s%s",
+      session->status, session->error_type ? " " : "",
+      session->error_type ? session->error_type : "", body[0] ? ": " : "",
+      body);
+}
+
+static void
+on_closed (CpHttp2Stream *stream, const GError *error, gpointer user_data)
+{
+  SonicSession *session = user_data;
+  g_autoptr (GError) reported = NULL;
+
+  g_mutex_lock (&session->lock);
+  if (session->error)
+    reported = g_error_copy (session->error);
+  else if (session->status != 0 && session->status != 200)
+    reported = http_error (session);
+  else if (error)
+    reported = g_error_copy (error);
+  g_mutex_unlock (&session->lock);
+  if (reported == NULL && session->decoder
+      && !cp_aws_event_decoder_finish (session->decoder, &reported))
+    g_prefix_error (&reported, "response stream cut: ");
+  g_mutex_lock (&session->callback_lock);
+  if (session->user_data)
+    session->callbacks.closed (session, reported, session->user_data);
+  g_mutex_unlock (&session->callback_lock);
+}
+
+static const CpHttp2StreamCallbacks stream_callbacks = {on_response, on_data,
+    on_closed};
+
+static gboolean
+write_frame (SonicSession *session, GBytes *frame, GError **error)
+{
+  GError *local = NULL;
+
+  while (!cp_http2_stream_write_bytes (session->stream, frame, &local)) {
+    if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+    g_clear_error (&local);
+    if (!cp_http2_stream_wait_writable (session->stream, WRITE_TIMEOUT_US, NULL,
+            error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+send_event (SonicSession *session, gchar *json, GError **error)
+{
+  g_autofree gchar *owned = json;
+  g_autoptr (CpAwsEventMessage) inner = sonic_wrap_event (owned);
+  g_autoptr (GBytes) frame = NULL;
+
+  frame = cp_aws_event_signer_sign_event (session->signer, inner,
+      g_get_real_time () / 1000, error);
+  return frame != NULL && write_frame (session, frame, error);
+}
+
+static gboolean
+send_text_block (SonicSession *session, SonicRole role, const gchar *text,
+    GError **error)
+{
+  g_autofree gchar *content = g_uuid_string_random ();
+
+  return send_event (session,
+             sonic_event_text_content_start (session->prompt_name, content,
+                 role, FALSE),
+             error)
+      && send_event (session,
+          sonic_event_text_input (session->prompt_name, content, text), error)
+      && send_event (session,
+          sonic_event_content_end (session->prompt_name, content), error);
+}
+
+gchar *
+sonic_authority_for_url (const gchar *url, GError **error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, error);
+  const gchar *host;
+  gint port;
+
+  if (uri == NULL)
+    return NULL;
+  host = g_uri_get_host (uri);
+  if (host == NULL || host[0] == '\0') {
+    g_set_error (error, G_URI_ERROR, G_URI_ERROR_BAD_HOST,
+        "no host in the endpoint URL");
+    return NULL;
+  }
+  port = g_uri_get_port (uri);
+  if (port <= 0)
+    port = g_strcmp0 (g_uri_get_scheme (uri), "https") == 0 ? 443 : 80;
+  if (strchr (host, ':'))
+    return g_strdup_printf ("[%s]:%d", host, port);
+  return g_strdup_printf ("%s:%d", host, port);
+}
+
+SonicSession *
+sonic_session_open (const gchar *url, const CpHttpOptions *options,
+    const gchar *region, const CpAwsCredentials *credentials,
+    const SonicConfig *config, gint64 time,
+    const SonicSessionCallbacks *callbacks, gpointer user_data, GError **error)
+{
+  g_autoptr (CpAwsSigV4Result) signed_req = NULL;
+  g_autoptr (CpHttpHeaders) headers = NULL;
+  g_autoptr (SonicSession) session = NULL;
+  g_autofree gchar *system_text = NULL;
+  g_autofree gchar *authority = NULL;
+  CpHttp2Connection *connection;
+  guint i;
+
+  authority = sonic_authority_for_url (url, error);
+  if (authority == NULL)
+    return NULL;
+  signed_req = sonic_sign_request (authority, config->model_id, region,
+      credentials->access_key_id, credentials->secret_access_key,
+      credentials->session_token, time, error);
+  if (signed_req == NULL)
+    return NULL;
+
+  session = g_new0 (SonicSession, 1);
+  session->refcount = 1;
+  g_mutex_init (&session->lock);
+  g_mutex_init (&session->callback_lock);
+  session->callbacks = *callbacks;
+  session->user_data = user_data;
+  session->decoder = cp_aws_event_decoder_new ();
+  session->error_body = g_string_new (NULL);
+  session->prompt_name = g_uuid_string_random ();
+  session->signer = cp_aws_event_signer_new (credentials->secret_access_key,
+      region, SONIC_SIGNING_SERVICE, signed_req->signature, error);
+  if (session->signer == NULL)
+    return NULL;
+  connection = cp_http2_connection_new (url, options, error);
+  if (connection == NULL)
+    return NULL;
+  session->connection = connection;
+
+  headers = cp_http_headers_new ();
+  cp_http_headers_add (headers, "content-type", SONIC_CONTENT_TYPE);
+  for (i = 0; i < signed_req->headers->len; i++) {
+    CpAwsHttpHeader *h = g_ptr_array_index (signed_req->headers, i);
+
+    cp_http_headers_add (headers, h->name, h->value);
+  }
+  session->stream = cp_http2_connection_open_stream (connection, "POST",
+      signed_req->path, headers, &stream_callbacks, sonic_session_ref (session),
+      (GDestroyNotify) sonic_session_unref);
+
+  system_text = sonic_config_system_text (config);
+  if (!send_event (session, sonic_event_session_start (config), error)
+      || !send_event (session,
+          sonic_event_prompt_start (config, session->prompt_name), error)
+      || !send_text_block (session, SONIC_ROLE_SYSTEM, system_text, error)) {
+    sonic_session_detach (session);
+    cp_http2_stream_cancel (session->stream);
+    return NULL;
+  }
+  return g_steal_pointer (&session);
+}
+
+gboolean
+sonic_session_send_history (SonicSession *session, GPtrArray *entries,
+    GError **error)
+{
+  guint i;
+
+  for (i = 0; i < entries->len; i++) {
+    SonicHistoryEntry *e = g_ptr_array_index (entries, i);
+
+    if (!send_text_block (session, e->role, e->text, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+sonic_session_start_audio (SonicSession *session, gint rate, GError **error)
+{
+  g_return_val_if_fail (session->audio_content == NULL, FALSE);
+  session->audio_content = g_uuid_string_random ();
+  return send_event (session,
+      sonic_event_audio_content_start (session->prompt_name,
+          session->audio_content, rate),
+      error);
+}
+
+gboolean
+sonic_session_send_audio (SonicSession *session, const guint8 *pcm, gsize len,
+    GError **error)
+{
+  g_return_val_if_fail (session->audio_content != NULL, FALSE);
+  return send_event (session,
+      sonic_event_audio_input (session->prompt_name, session->audio_content,
+          pcm, len),
+      error);
+}
+
+gboolean
+sonic_session_send_tool_result (SonicSession *session, const gchar *tool_use_id,
+    const gchar *json, GError **error)
+{
+  g_autofree gchar *content = g_uuid_string_random ();
+
+  return send_event (session,
+             sonic_event_tool_content_start (session->prompt_name, content,
+                 tool_use_id),
+             error)
+      && send_event (session,
+          sonic_event_tool_result (session->prompt_name, content, json), error)
+      && send_event (session,
+          sonic_event_content_end (session->prompt_name, content), error);
+}
+
+gboolean
+sonic_session_finish (SonicSession *session, GError **error)
+{
+  g_autoptr (GBytes) end_frame = NULL;
+
+  if (session->audio_content
+      && !send_event (session,
+          sonic_event_content_end (session->prompt_name,
+              session->audio_content),
+          error))
+    return FALSE;
+  if (!send_event (session, sonic_event_prompt_end (session->prompt_name),
+          error)
+      || !send_event (session, sonic_event_session_end (), error))
+    return FALSE;
+  end_frame = cp_aws_event_signer_sign_message (session->signer, NULL,
+      g_get_real_time () / 1000, error);
+  if (end_frame == NULL || !write_frame (session, end_frame, error))
+    return FALSE;
+  cp_http2_stream_end (session->stream);
+  return TRUE;
+}
+
+void
+sonic_session_detach (SonicSession *session)
+{
+  g_mutex_lock (&session->callback_lock);
+  session->user_data = NULL;
+  g_mutex_unlock (&session->callback_lock);
+}
+
+void
+sonic_session_cancel (SonicSession *session)
+{
+  cp_http2_stream_cancel (session->stream);
+}
+
+gboolean
+sonic_session_audio_started (SonicSession *session)
+{
+  return session->audio_content != NULL;
+}
+
+guint
+sonic_session_get_status (SonicSession *session)
+{
+  guint status;
+
+  g_mutex_lock (&session->lock);
+  status = session->status;
+  g_mutex_unlock (&session->lock);
+  return status;
+}
+
+const gchar *
+sonic_session_get_error_type (SonicSession *session)
+{
+  const gchar *type;
+
+  g_mutex_lock (&session->lock);
+  type = session->error_type;
+  g_mutex_unlock (&session->lock);
+  return type;
+}
