@@ -5,6 +5,8 @@
 
 #include "retry.h"
 
+#include "http/cphttp.h"
+
 #include <gio/gio.h>
 #include <string.h>
 
@@ -101,11 +103,29 @@ cp_aws_retry_classify_response (guint http_status, const gchar *error_code)
   }
 }
 
+static CpAwsRetryKind
+classify_http_error (gint code)
+{
+  switch (code) {
+    case CP_HTTP_ERROR_TIMEOUT:
+      return CP_AWS_RETRY_TIMEOUT;
+    case CP_HTTP_ERROR_CONNECT:
+    case CP_HTTP_ERROR_CONNECTION_CLOSED:
+    case CP_HTTP_ERROR_PROTOCOL:
+    case CP_HTTP_ERROR_STREAM_RESET:
+      return CP_AWS_RETRY_TRANSIENT;
+    default:
+      return CP_AWS_RETRY_NONE;
+  }
+}
+
 CpAwsRetryKind
 cp_aws_retry_classify_error (const GError *error)
 {
   if (error == NULL)
     return CP_AWS_RETRY_NONE;
+  if (error->domain == CP_HTTP_ERROR)
+    return classify_http_error (error->code);
   if (error->domain == G_RESOLVER_ERROR)
     return CP_AWS_RETRY_TRANSIENT;
   if (error->domain != G_IO_ERROR)

@@ -43,10 +43,12 @@ typedef enum
 CpAwsRetryKind cp_aws_retry_classify_response (guint http_status,
                                                const gchar *error_code);
 
-/* Transport failures in the G_IO_ERROR and G_RESOLVER_ERROR domains:
- * G_IO_ERROR_TIMED_OUT is TIMEOUT; refused, reset, closed, unreachable
- * and resolver failures are TRANSIENT; anything else (cancelled, TLS
- * certificate, invalid argument) is NONE. */
+/* Transport failures, in the CP_HTTP_ERROR domain (gst/http) and the
+ * G_IO_ERROR and G_RESOLVER_ERROR domains: a timeout (CP_HTTP_ERROR_TIMEOUT,
+ * G_IO_ERROR_TIMED_OUT) is TIMEOUT; connect failures, closed or reset
+ * connections, protocol errors, HTTP/2 stream resets, unreachable networks
+ * and resolver failures are TRANSIENT; anything else (cancelled, TLS,
+ * invalid URL or argument, a body over the caller's limit) is NONE. */
 CpAwsRetryKind cp_aws_retry_classify_error    (const GError *error);
 
 gboolean cp_aws_retry_is_throttling_code (const gchar *error_code);

@@ -47,10 +47,24 @@ struct _CpHttpRequest
   GError *thread_error;
 };
 
-/* Shared between all requests: only the DNS cache and TLS sessions, which
- * libcurl allows to share across threads (the connection cache is not). */
+/* Shared between all requests: the DNS cache and TLS sessions, which
+ * libcurl allows to share across threads. Its connection cache
+ * (CURL_LOCK_DATA_CONNECT) is not among them: CURLSHOPT_SHARE(3) says
+ * sharing connections between concurrent threads is unsupported, and
+ * requests here run on several threads at once. */
 static CURLSH *shared_handle;
 static GMutex share_locks[CURL_LOCK_DATA_LAST];
+
+/* Keep-alive instead: idle multi handles, each holding the connections its
+ * last transfers left open. A transfer takes one for itself and gives it
+ * back when done, so a handle (and its connections) is only ever used by
+ * one thread at a time, as libcurl requires. The most recently returned
+ * handle is taken first, so requests made one after the other reuse one
+ * warm connection; N concurrent transfers leave N handles behind. */
+#define MAX_IDLE_HANDLES 32
+#define MAX_CONNECTIONS_PER_HANDLE 2
+static GMutex pool_lock;
+static GQueue idle_multis = G_QUEUE_INIT;
 
 static void
 share_lock (CURL *handle, curl_lock_data data, curl_lock_access access,
@@ -84,6 +98,35 @@ ensure_curl (void)
   static GOnce once = G_ONCE_INIT;
 
   g_once (&once, curl_init_once, NULL);
+}
+
+static CURLM *
+take_multi (void)
+{
+  CURLM *multi;
+
+  g_mutex_lock (&pool_lock);
+  multi = g_queue_pop_head (&idle_multis);
+  g_mutex_unlock (&pool_lock);
+  if (multi == NULL) {
+    multi = curl_multi_init ();
+    curl_multi_setopt (multi, CURLMOPT_MAXCONNECTS,
+        (long) MAX_CONNECTIONS_PER_HANDLE);
+  }
+  return multi;
+}
+
+static void
+return_multi (CURLM *multi)
+{
+  g_mutex_lock (&pool_lock);
+  if (g_queue_get_length (&idle_multis) < MAX_IDLE_HANDLES) {
+    g_queue_push_head (&idle_multis, multi);
+    multi = NULL;
+  }
+  g_mutex_unlock (&pool_lock);
+  if (multi)
+    curl_multi_cleanup (multi);
 }
 
 CpHttpRequest *
@@ -596,7 +639,7 @@ perform (CpHttpRequest *request, GCancellable *cancellable, GError **error)
   cp_http_headers_clear (request->response_headers);
 
   easy = curl_easy_init ();
-  multi = curl_multi_init ();
+  multi = take_multi ();
   header_list = build_header_list (request);
   ctx.request = request;
   ctx.easy = easy;
@@ -612,8 +655,10 @@ perform (CpHttpRequest *request, GCancellable *cancellable, GError **error)
    * outlives it. */
   if (cancellable)
     g_cancellable_disconnect (cancellable, handler);
+  /* Removing the easy handle leaves its connection, when it can be used
+   * again, in the multi handle's cache. */
   curl_multi_remove_handle (multi, easy);
-  curl_multi_cleanup (multi);
+  return_multi (multi);
   curl_easy_cleanup (easy);
   curl_slist_free_all (header_list);
 

@@ -6,10 +6,13 @@
  * (cp_http_request_start + cp_http_request_wait). A thread per request keeps
  * long responses (GetMedia runs for 40+ minutes) from sharing a loop with
  * short ones, lets a callback block for back-pressure without stalling other
- * transfers, and needs no locking around curl handles. DNS results and TLS
- * sessions are shared between requests, so new connections to the same host
- * skip full handshakes. Redirects are not followed: a 3xx is a response
- * like any other.
+ * transfers, and needs no locking around curl handles. Connections are kept
+ * alive: a transfer that ends cleanly leaves its connection in a pool, and
+ * a later request to the same host reuses it (one thread at a time per
+ * connection), so requests made one after the other pay for one TCP and TLS
+ * handshake. DNS results and TLS sessions are shared between requests too,
+ * so new connections to the same host skip full handshakes. Redirects are
+ * not followed: a 3xx is a response like any other.
  *
  * Callbacks run on the thread that performs the transfer, in this order:
  * headers (once, final response only, 1xx skipped), data (zero or more

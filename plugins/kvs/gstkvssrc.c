@@ -920,7 +920,7 @@ session_next (GstKvsSrc *self, GstKvsSrcSession *s, const gchar **reason,
     *reason = "retry";
   } else {
     err = g_error_copy (s->error);
-    kind = kvs_client_classify_transport_error (err);
+    kind = cp_aws_retry_classify_error (err);
     g_prefix_error (&err,
         "GetMedia connection to %s failed: ", self->data_endpoint);
     /* The data endpoint may have moved: ask again. */

@@ -389,24 +389,6 @@ kvs_client_response_error (const gchar *operation, guint status,
       message && *message ? ": " : "", message ? message : "");
 }
 
-CpAwsRetryKind
-kvs_client_classify_transport_error (const GError *error)
-{
-  if (error->domain != CP_HTTP_ERROR)
-    return cp_aws_retry_classify_error (error);
-  switch (error->code) {
-    case CP_HTTP_ERROR_TIMEOUT:
-      return CP_AWS_RETRY_TIMEOUT;
-    case CP_HTTP_ERROR_CONNECT:
-    case CP_HTTP_ERROR_CONNECTION_CLOSED:
-    case CP_HTTP_ERROR_PROTOCOL:
-    case CP_HTTP_ERROR_STREAM_RESET:
-      return CP_AWS_RETRY_TRANSIENT;
-    default:
-      return CP_AWS_RETRY_NONE;
-  }
-}
-
 /* ---- GetDataEndpoint ---- */
 
 static gchar *
@@ -472,7 +454,7 @@ kvs_client_get_data_endpoint (KvsClient *client, GCancellable *cancellable,
       g_propagate_error (error, g_steal_pointer (&attempt_error));
       return NULL;
     } else {
-      kind = kvs_client_classify_transport_error (attempt_error);
+      kind = cp_aws_retry_classify_error (attempt_error);
       g_prefix_error (&attempt_error,
           "GetDataEndpoint at %s failed: ", client->endpoint);
     }

@@ -96,9 +96,6 @@ GError *      kvs_client_response_error    (const gchar * operation,
                                             CpHttpHeaders * headers,
                                             GBytes * body,
                                             CpAwsRetryKind * kind);
-/* Transport failures: CP_HTTP_ERROR and GIO domains. */
-CpAwsRetryKind kvs_client_classify_transport_error (const GError * error);
-
 /* The client's retry quota, shared by every attempt it makes. */
 CpAwsRetryStrategy * kvs_client_get_retry  (KvsClient * client);
 

@@ -7,8 +7,22 @@
  * #GstS3Sink:part-size bytes, which a pool of #GstS3Sink:max-inflight-parts
  * worker threads uploads concurrently (UploadPart with Content-MD5,
  * retried with the AWS SDK standard policy), so the streaming thread only
- * copies bytes. Memory stays within part-size × (max-inflight-parts + 1):
- * when every part buffer is in use, the streaming thread waits.
+ * copies bytes. When every part buffer is in use, the streaming thread
+ * waits.
+ *
+ * Muxers that finish by going back to rewrite their header (wavenc,
+ * qtmux and matroskamux when not streamable) work: with
+ * #GstS3Sink:header-rewrite (default), the first part stays in memory
+ * until EOS and is uploaded last (S3 assembles parts by number, not by
+ * arrival), so a byte SEGMENT event that moves the write position into
+ * the first part-size bytes overwrites them there. Writing into the part
+ * still being filled (not sent yet) is allowed too, and so is going back
+ * to the end. A move to any other place (bytes already sent) is an error.
+ * The SEEKING query answers seekable in bytes for [0, part-size). Memory
+ * stays within part-size × (max-inflight-parts + 2), or part-size ×
+ * (max-inflight-parts + 1) with header-rewrite=false (then only the
+ * unsent part can be rewritten, which covers objects smaller than one
+ * part).
  *
  * EOS completes the upload, checks that S3's ETag is the MD5 of the part
  * MD5s, posts an `s3sink-complete` element message (`bucket`, `key`,
@@ -55,6 +69,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_s3_sink_debug);
 #define DEFAULT_ON_ERROR GST_S3_SINK_ON_ERROR_ABORT
 #define DEFAULT_REQUEST_TIMEOUT 30000
 #define DEFAULT_RETRY_ATTEMPTS 3
+#define DEFAULT_HEADER_REWRITE TRUE
 
 enum
 {
@@ -74,6 +89,7 @@ enum
   PROP_ON_ERROR,
   PROP_REQUEST_TIMEOUT,
   PROP_RETRY_ATTEMPTS,
+  PROP_HEADER_REWRITE,
 };
 
 typedef struct
@@ -111,6 +127,7 @@ struct _GstS3Sink
   GstS3SinkOnError on_error;
   guint request_timeout;
   guint retry_attempts;
+  gboolean header_rewrite;
 
   /* Fixed from start() to stop(). */
   CpS3Client *client;
@@ -120,13 +137,20 @@ struct _GstS3Sink
   gchar *options_storage_class;
   gsize upload_part_size;
   GstS3SinkOnError upload_on_error;
+  gboolean hold_first; /* header-rewrite */
   guint n_workers;
   GThread **workers;
   GCancellable *worker_cancellable; /* cancelled to abort uploads */
 
-  /* The streaming thread's: the part being filled, the bytes received. */
+  /* The streaming thread's: the part being filled and where it starts in
+   * the object, part 1 while it is held (hold_first), the object's size
+   * and where the next byte goes (below size after a SEGMENT that went
+   * back to rewrite). */
   S3Part *current;
+  guint64 current_start;
+  S3Part *first;
   guint64 size;
+  guint64 position;
   GCancellable *stream_cancellable; /* EOS requests; unlock cancels */
 
   /* Lock order: the object lock is never taken with this one held.
@@ -134,10 +158,11 @@ struct _GstS3Sink
   GMutex lock;
   GCond cond;
   GQueue free_parts; /* of S3Part, buffers to reuse */
-  guint n_allocated; /* parts in existence: <= n_workers + 1 */
-  GQueue queue; /* of S3Part, ready to upload, in order */
+  guint n_allocated; /* parts in existence: <= n_workers + 1 + hold_first */
+  GQueue queue; /* of S3Part, ready to upload */
   guint active; /* parts being uploaded */
-  guint parts_queued; /* the last part number given out */
+  guint parts_queued; /* the last part number given out (to a held part 1
+                       * too) */
   GArray *results; /* of S3PartResult, by part number - 1 */
   gchar *upload_id;
   gboolean creating; /* CreateMultipartUpload in flight */
@@ -407,7 +432,7 @@ acquire_part (GstS3Sink *self)
     self->current = g_queue_pop_head (&self->free_parts);
     if (self->current)
       return GST_FLOW_OK;
-    if (self->n_allocated < self->n_workers + 1) {
+    if (self->n_allocated < self->n_workers + (self->hold_first ? 2 : 1)) {
       self->current = g_new0 (S3Part, 1);
       self->current->data = g_malloc (self->upload_part_size);
       self->n_allocated++;
@@ -417,41 +442,142 @@ acquire_part (GstS3Sink *self)
   }
 }
 
-static GstFlowReturn
-gst_s3_sink_render (GstBaseSink *sink, GstBuffer *buffer)
+/* Called with the lock held: the full part being filled makes way for the
+ * next one. Part 1 stays here while header-rewrite holds it; any other
+ * part goes to the workers. */
+static gboolean
+retire_current (GstS3Sink *self)
 {
-  GstS3Sink *self = GST_S3_SINK (sink);
+  if (self->hold_first && self->parts_queued == 0) {
+    self->current->number = ++self->parts_queued;
+    self->first = g_steal_pointer (&self->current);
+    return TRUE;
+  }
+  return queue_current (self);
+}
+
+/* The part still in memory that holds byte @pos of the object (part 1
+ * while held, or the part being filled), with where it starts in
+ * @start; NULL when that byte was handed to the workers. */
+static S3Part *
+held_part_at (GstS3Sink *self, guint64 pos, guint64 *start)
+{
+  if (self->first && pos < self->first->len) {
+    *start = 0;
+    return self->first;
+  }
+  if (self->current && pos >= self->current_start
+      && pos < self->current_start + self->current->len) {
+    *start = self->current_start;
+    return self->current;
+  }
+  return NULL;
+}
+
+static GstFlowReturn
+append (GstS3Sink *self, const guint8 *data, gsize len)
+{
   GstFlowReturn ret = GST_FLOW_OK;
-  GstMapInfo map;
   gsize offset = 0;
 
-  if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, (NULL),
-        ("Failed to map the buffer"));
-    return GST_FLOW_ERROR;
-  }
-
-  while (offset < map.size) {
+  while (offset < len) {
     gsize n;
 
     /* A full part is queued only once more data arrives, so an object
      * of exactly one part is a single PutObject. */
     if (self->current == NULL || self->current->len == self->upload_part_size) {
       S3_SINK_LOCK (self);
-      if (self->current && !queue_current (self))
+      if (self->current && !retire_current (self))
         ret = GST_FLOW_ERROR;
       else
         ret = acquire_part (self);
       S3_SINK_UNLOCK (self);
       if (ret != GST_FLOW_OK)
         break;
+      self->current_start = self->size;
     }
-    n = MIN (map.size - offset, self->upload_part_size - self->current->len);
-    memcpy (self->current->data + self->current->len, map.data + offset, n);
+    n = MIN (len - offset, self->upload_part_size - self->current->len);
+    memcpy (self->current->data + self->current->len, data + offset, n);
     self->current->len += n;
     self->size += n;
     offset += n;
   }
+  self->position = self->size;
+  return ret;
+}
+
+/* Writes at the position a SEGMENT moved back to, as far as the end of
+ * the object; returns the bytes written in @written, or FALSE when they
+ * would reach bytes already handed to the workers. */
+static gboolean
+overwrite (GstS3Sink *self, const guint8 *data, gsize len, gsize *written)
+{
+  *written = 0;
+  while (*written < len && self->position < self->size) {
+    guint64 start;
+    S3Part *part = held_part_at (self, self->position, &start);
+    gsize n;
+
+    if (part == NULL)
+      return FALSE;
+    n = MIN (len - *written, start + part->len - self->position);
+    memcpy (part->data + (self->position - start), data + *written, n);
+    self->position += n;
+    *written += n;
+  }
+  return TRUE;
+}
+
+/* Posts why upstream cannot write at @pos, and fails the stream: the
+ * buffers that follow would land at the wrong place. */
+static void
+refuse_position (GstS3Sink *self, guint64 pos)
+{
+  S3_SINK_LOCK (self);
+  self->flow_ret = GST_FLOW_ERROR;
+  S3_SINK_BROADCAST (self);
+  S3_SINK_UNLOCK (self);
+  GST_ELEMENT_ERROR (self, RESOURCE, SEEK,
+      ("Cannot write at byte %" G_GUINT64_FORMAT " of s3://%s/%s: that part "
+       "of the object was uploaded already",
+          pos, self->loc.bucket, self->loc.key),
+      ("The object has %" G_GUINT64_FORMAT " bytes; s3sink can go back "
+       "into the first part (%" G_GSIZE_FORMAT " bytes, with "
+       "header-rewrite=true; it is %s) and into the part not sent yet "
+       "(from byte %" G_GUINT64_FORMAT ")",
+          self->size, self->upload_part_size, self->hold_first ? "on" : "off",
+          self->current_start));
+}
+
+static GstFlowReturn
+gst_s3_sink_render (GstBaseSink *sink, GstBuffer *buffer)
+{
+  GstS3Sink *self = GST_S3_SINK (sink);
+  GstFlowReturn ret;
+  GstMapInfo map;
+  gsize written = 0;
+
+  S3_SINK_LOCK (self);
+  ret = self->flow_ret;
+  S3_SINK_UNLOCK (self);
+  if (ret != GST_FLOW_OK) {
+    post_stored_error (self);
+    return ret;
+  }
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE, (NULL),
+        ("Failed to map the buffer"));
+    return GST_FLOW_ERROR;
+  }
+
+  if (self->position < self->size
+      && !overwrite (self, map.data, map.size, &written)) {
+    gst_buffer_unmap (buffer, &map);
+    refuse_position (self, self->position);
+    return GST_FLOW_ERROR;
+  }
+  if (written < map.size)
+    ret = append (self, map.data + written, map.size - written);
   gst_buffer_unmap (buffer, &map);
 
   if (ret == GST_FLOW_ERROR)
@@ -548,6 +674,11 @@ finish_upload (GstS3Sink *self)
   if (multipart && self->current && self->current->len > 0
       && !queue_current (self))
     goto failed;
+  /* Part 1 goes last: whatever the muxer rewrote in it is in now. */
+  if (self->first) {
+    g_queue_push_tail (&self->queue, g_steal_pointer (&self->first));
+    S3_SINK_BROADCAST (self);
+  }
   while (multipart && self->flow_ret == GST_FLOW_OK && !self->flushing
       && (!g_queue_is_empty (&self->queue) || self->active > 0))
     S3_SINK_WAIT (self);
@@ -584,6 +715,26 @@ failed:
   return FALSE;
 }
 
+/* A byte SEGMENT moves where the next buffer goes: to the end, or back
+ * into a part still in memory. */
+static gboolean
+move_to (GstS3Sink *self, guint64 pos)
+{
+  guint64 start;
+
+  if (pos != self->size
+      && (pos > self->size || held_part_at (self, pos, &start) == NULL)) {
+    refuse_position (self, pos);
+    return FALSE;
+  }
+  if (pos != self->position)
+    GST_DEBUG_OBJECT (self,
+        "Writing at byte %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, pos,
+        self->size);
+  self->position = pos;
+  return TRUE;
+}
+
 static gboolean
 gst_s3_sink_event (GstBaseSink *sink, GstEvent *event)
 {
@@ -599,16 +750,10 @@ gst_s3_sink_event (GstBaseSink *sink, GstEvent *event)
     case GST_EVENT_SEGMENT: {
       const GstSegment *segment;
 
-      /* Muxers that go back to rewrite headers would corrupt the object:
-       * S3 objects are written once, front to back. */
+      /* Muxers go back to rewrite their header with a byte SEGMENT. */
       gst_event_parse_segment (event, &segment);
-      if (segment->format == GST_FORMAT_BYTES && self->size > 0
-          && segment->start != self->size) {
-        GST_ELEMENT_ERROR (self, RESOURCE, SEEK, (NULL),
-            ("Upstream asked to write at byte %" G_GUINT64_FORMAT
-             " after %" G_GUINT64_FORMAT " bytes; S3 objects cannot be "
-             "rewritten",
-                segment->start, self->size));
+      if (segment->format == GST_FORMAT_BYTES
+          && !move_to (self, segment->start)) {
         gst_event_unref (event);
         return FALSE;
       }
@@ -623,11 +768,23 @@ gst_s3_sink_event (GstBaseSink *sink, GstEvent *event)
 static gboolean
 gst_s3_sink_query (GstBaseSink *sink, GstQuery *query)
 {
+  GstS3Sink *self = GST_S3_SINK (sink);
+
   if (GST_QUERY_TYPE (query) == GST_QUERY_SEEKING) {
     GstFormat format;
+    gboolean seekable;
+    guint64 part_size;
 
     gst_query_parse_seeking (query, &format, NULL, NULL, NULL);
-    gst_query_set_seeking (query, format, FALSE, 0, -1);
+    GST_OBJECT_LOCK (self);
+    seekable = format == GST_FORMAT_BYTES && self->header_rewrite;
+    part_size = self->part_size;
+    GST_OBJECT_UNLOCK (self);
+    /* The range that stays rewritable until EOS: the first part. */
+    if (seekable)
+      gst_query_set_seeking (query, format, TRUE, 0, (gint64) part_size);
+    else
+      gst_query_set_seeking (query, format, FALSE, 0, -1);
     return TRUE;
   }
   return GST_BASE_SINK_CLASS (parent_class)->query (sink, query);
@@ -692,6 +849,9 @@ reset_upload (GstS3Sink *self)
   while ((part = g_queue_pop_head (&self->queue)))
     part_free (part);
   g_clear_pointer (&self->current, part_free);
+  g_clear_pointer (&self->first, part_free);
+  self->current_start = 0;
+  self->position = 0;
   self->n_allocated = 0;
   self->active = 0;
   self->parts_queued = 0;
@@ -744,6 +904,7 @@ gst_s3_sink_start (GstBaseSink *sink)
   config.max_attempts = self->retry_attempts;
   self->upload_part_size = self->part_size;
   self->upload_on_error = self->on_error;
+  self->hold_first = self->header_rewrite;
   self->n_workers = self->max_inflight_parts;
   self->options_content_type = g_strdup (self->content_type);
   self->options_storage_class = g_strdup (self->storage_class);
@@ -781,9 +942,10 @@ gst_s3_sink_start (GstBaseSink *sink)
     self->workers[i] = g_thread_new ("s3sink-upload", worker_thread, self);
   GST_INFO_OBJECT (self,
       "Writing s3://%s/%s in %s: parts of %" G_GSIZE_FORMAT
-      " bytes, %u in flight",
+      " bytes, %u in flight, first part %s",
       self->loc.bucket, self->loc.key, cp_s3_client_get_region (self->client),
-      self->upload_part_size, self->n_workers);
+      self->upload_part_size, self->n_workers,
+      self->hold_first ? "held until EOS" : "sent when full");
   return TRUE;
 
   /* ERRORS */
@@ -802,9 +964,31 @@ failed:
   return FALSE;
 }
 
+/* Uploads a part that is still in memory as part @number, from stop(),
+ * once the workers are gone. */
+static gboolean
+upload_now (GstS3Sink *self, S3Part *part, guint number, GError **error)
+{
+  g_autofree gchar *etag = NULL;
+  g_autoptr (GBytes) body = g_bytes_new_static (part->data, part->len);
+  guint8 md5[CP_S3_MD5_LEN];
+  S3PartResult *r;
+
+  compute_md5 (part->data, part->len, md5);
+  if (!cp_s3_client_upload_part (self->client, &self->loc, self->upload_id,
+          number, body, md5, &etag, NULL, error))
+    return FALSE;
+  r = part_result (self, number);
+  r->etag = g_steal_pointer (&etag);
+  memcpy (r->md5, md5, CP_S3_MD5_LEN);
+  r->size = part->len;
+  return TRUE;
+}
+
 /* on-error=complete when the stream stopped without EOS: store the
- * parts 1..k that made it (and, after a clean stop, the data still
- * buffered), so the object is a prefix of the stream. */
+ * parts 1..k that made it (part 1 from memory while header-rewrite
+ * held it, and, after a clean stop, the data still buffered), so the
+ * object is a prefix of the stream. */
 static void
 complete_partial (GstS3Sink *self)
 {
@@ -814,8 +998,6 @@ complete_partial (GstS3Sink *self)
 
   S3_SINK_LOCK (self);
   failed = self->flow_ret != GST_FLOW_OK;
-  while (k < self->results->len && part_result (self, k + 1)->etag)
-    k++;
   S3_SINK_UNLOCK (self);
 
   if (self->parts_queued == 0) {
@@ -824,21 +1006,24 @@ complete_partial (GstS3Sink *self)
           (NULL));
     return;
   }
-  if (!failed && k == self->parts_queued && self->upload_id && self->current
+  /* Only part 1 was cut: no worker has started the upload. */
+  if (self->upload_id == NULL && !failed
+      && !cp_s3_client_create_multipart_upload (self->client, &self->loc,
+          &self->options, &self->upload_id, NULL, &error)) {
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("%s", error->message), (NULL));
+    return;
+  }
+  if (self->upload_id == NULL)
+    return;
+  if (self->first && !upload_now (self, self->first, 1, &error)) {
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("%s", error->message), (NULL));
+    g_clear_error (&error);
+  }
+  while (k < self->results->len && part_result (self, k + 1)->etag)
+    k++;
+  if (!failed && k == self->parts_queued && self->current
       && self->current->len > 0) {
-    g_autofree gchar *etag = NULL;
-    g_autoptr (GBytes) body =
-        g_bytes_new_static (self->current->data, self->current->len);
-    guint8 md5[CP_S3_MD5_LEN];
-
-    compute_md5 (self->current->data, self->current->len, md5);
-    if (cp_s3_client_upload_part (self->client, &self->loc, self->upload_id,
-            k + 1, body, md5, &etag, NULL, &error)) {
-      S3PartResult *r = part_result (self, k + 1);
-
-      r->etag = g_steal_pointer (&etag);
-      memcpy (r->md5, md5, CP_S3_MD5_LEN);
-      r->size = self->current->len;
+    if (upload_now (self, self->current, k + 1, &error)) {
       k++;
     } else {
       GST_ELEMENT_WARNING (self, RESOURCE, WRITE, ("%s", error->message),
@@ -846,8 +1031,6 @@ complete_partial (GstS3Sink *self)
       g_clear_error (&error);
     }
   }
-  if (self->upload_id == NULL)
-    return;
   if (k > 0 && complete_upload (self, k, NULL, &error)) {
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
         ("The stream stopped early: s3://%s/%s holds its first %u parts",
@@ -1049,6 +1232,11 @@ gst_s3_sink_set_property (GObject *object, guint prop_id, const GValue *value,
       self->retry_attempts = g_value_get_uint (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_HEADER_REWRITE:
+      GST_OBJECT_LOCK (self);
+      self->header_rewrite = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1108,6 +1296,9 @@ gst_s3_sink_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_RETRY_ATTEMPTS:
       g_value_set_uint (value, self->retry_attempts);
       break;
+    case PROP_HEADER_REWRITE:
+      g_value_set_boolean (value, self->header_rewrite);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1146,6 +1337,7 @@ gst_s3_sink_init (GstS3Sink *self)
   self->on_error = DEFAULT_ON_ERROR;
   self->request_timeout = DEFAULT_REQUEST_TIMEOUT;
   self->retry_attempts = DEFAULT_RETRY_ATTEMPTS;
+  self->header_rewrite = DEFAULT_HEADER_REWRITE;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->free_parts);
@@ -1211,8 +1403,9 @@ gst_s3_sink_class_init (GstS3SinkClass *klass)
           CP_S3_MIN_PART_SIZE, CP_S3_MAX_PART_SIZE, DEFAULT_PART_SIZE, flags));
   g_object_class_install_property (gobject_class, PROP_MAX_INFLIGHT_PARTS,
       g_param_spec_uint ("max-inflight-parts", "Max in-flight parts",
-          "Parts uploaded at the same time; memory use is at most "
-          "part-size x (max-inflight-parts + 1)",
+          "Parts uploaded at the same time; part buffers take at most "
+          "part-size x (max-inflight-parts + 2) bytes, or part-size x "
+          "(max-inflight-parts + 1) with header-rewrite=false",
           1, MAX_INFLIGHT_PARTS, DEFAULT_MAX_INFLIGHT_PARTS, flags));
   g_object_class_install_property (gobject_class, PROP_CONTENT_TYPE,
       g_param_spec_string ("content-type", "Content type",
@@ -1244,6 +1437,13 @@ gst_s3_sink_class_init (GstS3SinkClass *klass)
           "Attempts per request, the first included (AWS standard retry "
           "mode: backoff with jitter on 5xx, throttling, timeouts)",
           1, 10, DEFAULT_RETRY_ATTEMPTS, flags));
+  g_object_class_install_property (gobject_class, PROP_HEADER_REWRITE,
+      g_param_spec_boolean ("header-rewrite", "Header rewrite",
+          "Keep the first part in memory until EOS and upload it last, so "
+          "that muxers can go back and rewrite their header (wavenc, "
+          "qtmux, matroskamux); costs one more part buffer. When false, "
+          "only the part not sent yet can be rewritten",
+          DEFAULT_HEADER_REWRITE, flags));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class, "S3 sink",

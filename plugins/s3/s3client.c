@@ -394,26 +394,6 @@ s3_response_clear (S3Response *r)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (S3Response, s3_response_clear)
 
-/* cp_aws_retry_classify_error() knows the GIO domains only; the HTTP
- * library reports transport failures in its own. */
-static CpAwsRetryKind
-classify_transport_error (const GError *error)
-{
-  if (error->domain != CP_HTTP_ERROR)
-    return cp_aws_retry_classify_error (error);
-  switch (error->code) {
-    case CP_HTTP_ERROR_TIMEOUT:
-      return CP_AWS_RETRY_TIMEOUT;
-    case CP_HTTP_ERROR_CONNECT:
-    case CP_HTTP_ERROR_CONNECTION_CLOSED:
-    case CP_HTTP_ERROR_PROTOCOL:
-    case CP_HTTP_ERROR_STREAM_RESET:
-      return CP_AWS_RETRY_TRANSIENT;
-    default:
-      return CP_AWS_RETRY_NONE;
-  }
-}
-
 static gboolean
 cancellable_sleep (GCancellable *cancellable, gint64 delay_us, GError **error)
 {
@@ -554,6 +534,22 @@ service_error (const S3Call *call, guint status, GBytes *body, gchar **code_out)
   return error;
 }
 
+gchar *
+cp_s3_payload_hash (const gchar *scheme, CpHttpHeaders *headers, GBytes *body)
+{
+  gsize len = 0;
+  gconstpointer data = body ? g_bytes_get_data (body, &len) : NULL;
+
+  /* As the AWS SDKs do for S3 uploads over TLS: TLS protects the body on
+   * the way and Content-MD5 makes S3 reject a damaged one, so a SHA-256
+   * of every part is CPU spent for nothing. Over plain http:// the
+   * signature is what protects the body: it stays signed. */
+  if (len > 0 && g_ascii_strcasecmp (scheme, "https") == 0 && headers
+      && cp_http_headers_get (headers, "Content-MD5"))
+    return g_strdup (CP_AWS_UNSIGNED_PAYLOAD);
+  return cp_aws_sha256_hex (data ? data : "", len);
+}
+
 /* Runs @call until it succeeds, fails for good, or the retry policy says
  * stop. A success is any 2xx (and, with error_in_200, a body that is
  * not an <Error>). */
@@ -561,17 +557,9 @@ static gboolean
 s3_call (CpS3Client *client, const S3Call *call, S3Response *response,
     GCancellable *cancellable, GError **error)
 {
-  g_autofree gchar *payload_hash = NULL;
+  g_autofree gchar *payload_hash =
+      cp_s3_payload_hash (client->scheme, call->headers, call->body);
   CpAwsRetryToken token;
-
-  if (call->body) {
-    gsize len;
-    gconstpointer data = g_bytes_get_data (call->body, &len);
-
-    payload_hash = cp_aws_sha256_hex (data, len);
-  } else {
-    payload_hash = cp_aws_sha256_hex ("", 0);
-  }
 
   cp_aws_retry_token_init (&token);
   for (;;) {
@@ -616,7 +604,7 @@ s3_call (CpS3Client *client, const S3Call *call, S3Response *response,
     } else {
       GString *msg = g_string_new (NULL);
 
-      kind = classify_transport_error (attempt_error);
+      kind = cp_aws_retry_classify_error (attempt_error);
       describe (call, msg);
       g_prefix_error (&attempt_error, "%s failed: ", msg->str);
       g_string_free (msg, TRUE);

@@ -194,6 +194,13 @@ gboolean cp_s3_xml_parse             (const gchar *xml, gsize len,
                                       gchar **value,
                                       GError **error);
 gchar   *cp_s3_complete_request_body (GPtrArray *part_etags);
+/* The x-amz-content-sha256 a request is signed with: UNSIGNED-PAYLOAD for
+ * a body sent over https with a Content-MD5 header (what the AWS SDKs
+ * send for S3 uploads over TLS), else the hex SHA-256 of the body (of ""
+ * when @body is NULL). */
+gchar   *cp_s3_payload_hash          (const gchar *scheme,
+                                      CpHttpHeaders *headers,
+                                      GBytes *body);
 
 G_END_DECLS
 

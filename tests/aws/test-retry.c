@@ -1,5 +1,6 @@
 /* Unit tests for the standard retry mode (gst/aws/retry.c). */
 #include "aws/retry.h"
+#include "http/cphttp.h"
 
 #include <gio/gio.h>
 
@@ -115,6 +116,34 @@ test_classify_transport (void)
   g_assert_cmpint (classify (G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE), ==,
       CP_AWS_RETRY_NONE);
   g_assert_cmpint (cp_aws_retry_classify_error (NULL), ==, CP_AWS_RETRY_NONE);
+}
+
+/* The HTTP client's own domain: what s3, kvs and the other clients get
+ * back from gst/http. */
+static void
+test_classify_http (void)
+{
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_TIMEOUT), ==,
+      CP_AWS_RETRY_TIMEOUT);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_CONNECT), ==,
+      CP_AWS_RETRY_TRANSIENT);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_CONNECTION_CLOSED),
+      ==, CP_AWS_RETRY_TRANSIENT);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_PROTOCOL), ==,
+      CP_AWS_RETRY_TRANSIENT);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_STREAM_RESET), ==,
+      CP_AWS_RETRY_TRANSIENT);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_TLS), ==,
+      CP_AWS_RETRY_NONE);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_INVALID_URL), ==,
+      CP_AWS_RETRY_NONE);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_TOO_LARGE), ==,
+      CP_AWS_RETRY_NONE);
+  g_assert_cmpint (classify (CP_HTTP_ERROR, CP_HTTP_ERROR_FAILED), ==,
+      CP_AWS_RETRY_NONE);
+  /* A code of another domain with the same value is not taken for it. */
+  g_assert_cmpint (classify (G_IO_ERROR, CP_HTTP_ERROR_TIMEOUT), ==,
+      CP_AWS_RETRY_NONE);
 }
 
 /* rand * min(2^(retry-1) s, 20 s). */
@@ -269,6 +298,7 @@ main (int argc, char **argv)
   g_test_add_func ("/aws/retry/classify-transient", test_classify_transient);
   g_test_add_func ("/aws/retry/classify-permanent", test_classify_permanent);
   g_test_add_func ("/aws/retry/classify-transport", test_classify_transport);
+  g_test_add_func ("/aws/retry/classify-http", test_classify_http);
   g_test_add_func ("/aws/retry/backoff-bounds", test_backoff_bounds);
   g_test_add_func ("/aws/retry/strategy-attempts", test_strategy_attempts);
   g_test_add_func ("/aws/retry/strategy-max-attempts",

@@ -16,6 +16,7 @@ typedef struct
   GThread *accept_thread;
   GMutex lock;
   GPtrArray *threads;
+  gint connections; /* accepted so far (atomic) */
   /* The client's data callback pushes here once it has a piece; the
    * /pieces handler waits for it before sending the rest. */
   GAsyncQueue *acks;
@@ -55,11 +56,16 @@ find_str (GByteArray *buf, const gchar *needle)
   return g_strstr_len ((const gchar *) buf->data, buf->len, needle);
 }
 
-/* Reads until the end of the request head; the rest stays in *extra. */
+/* Reads until the end of the request head; the rest stays in *extra, which
+ * may already hold the start of the head (bytes that followed the previous
+ * request on a kept-alive connection). */
 static gchar *
-read_head (GSocket *socket, GByteArray *extra)
+read_head (GSocket *socket, GByteArray *extra, GCancellable *cancellable)
 {
   GByteArray *buf = g_byte_array_new ();
+
+  g_byte_array_append (buf, extra->data, extra->len);
+  g_byte_array_set_size (extra, 0);
 
   for (;;) {
     gchar chunk[4096];
@@ -74,7 +80,7 @@ read_head (GSocket *socket, GByteArray *extra)
       g_byte_array_unref (buf);
       return head;
     }
-    n = g_socket_receive (socket, chunk, sizeof (chunk), NULL, NULL);
+    n = g_socket_receive (socket, chunk, sizeof (chunk), cancellable, NULL);
     if (n <= 0) {
       g_byte_array_unref (buf);
       return NULL;
@@ -210,21 +216,50 @@ serve_stall (GSocket *socket)
       30 * G_USEC_PER_SEC, NULL, NULL);
 }
 
+/* Answers without closing, so the client may send more requests on this
+ * connection: the body is how many requests it has carried. */
+static void
+serve_keep (GSocket *socket, const gchar *head, GByteArray *rest, guint nth)
+{
+  g_autofree gchar *length = head_field (head, "Content-Length");
+  gsize n = length ? g_ascii_strtoull (length, NULL, 10) : 0;
+  g_autofree gchar *text = g_strdup_printf ("%u", nth);
+  g_autofree gchar *response =
+      g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+          strlen (text), text);
+
+  if (fill (socket, rest, n))
+    g_byte_array_remove_range (rest, 0, n);
+  send_str (socket, response);
+}
+
 static gpointer
 conn_thread (gpointer data)
 {
   Conn *conn = data;
   g_autoptr (GByteArray) rest = g_byte_array_new ();
-  g_autofree gchar *head = read_head (conn->socket, rest);
+  g_autofree gchar *head = read_head (conn->socket, rest, conn->server->stop);
+  guint nth = 1;
 
+  /* /keep answers leave the connection open for the next request; /drop
+   * answers like /keep, then closes (as servers drop idle connections). */
+  while (head && g_str_has_prefix (strchr (head, ' ') + 1, "/keep")) {
+    serve_keep (conn->socket, head, rest, nth++);
+    g_free (head);
+    head = read_head (conn->socket, rest, conn->server->stop);
+  }
   if (head) {
-    if (g_str_has_prefix (strchr (head, ' ') + 1, "/status"))
+    const gchar *path = strchr (head, ' ') + 1;
+
+    if (g_str_has_prefix (path, "/drop"))
+      serve_keep (conn->socket, head, rest, nth);
+    else if (g_str_has_prefix (path, "/status"))
       serve_status (conn->socket, head, rest);
-    else if (g_str_has_prefix (strchr (head, ' ') + 1, "/upload"))
+    else if (g_str_has_prefix (path, "/upload"))
       serve_upload (conn->socket, head, rest);
-    else if (g_str_has_prefix (strchr (head, ' ') + 1, "/pieces"))
+    else if (g_str_has_prefix (path, "/pieces"))
       serve_pieces (conn->server, conn->socket);
-    else if (g_str_has_prefix (strchr (head, ' ') + 1, "/stall"))
+    else if (g_str_has_prefix (path, "/stall"))
       serve_stall (conn->socket);
     else
       send_str (conn->socket,
@@ -248,6 +283,7 @@ accept_thread (gpointer data)
 
     if (!socket)
       return NULL;
+    g_atomic_int_inc (&server->connections);
     g_socket_set_blocking (socket, TRUE);
     g_socket_set_timeout (socket, 30);
     conn = g_new0 (Conn, 1);
@@ -602,6 +638,90 @@ test_connection_refused (void)
   }
 }
 
+/* Runs one request to @path and returns the response body as a string
+ * (the /keep handlers answer with the request's rank on its connection). */
+static gchar *
+fetch_text (Server *server, const gchar *method, const gchar *path,
+    GBytes *body)
+{
+  g_autofree gchar *url = server_url (server, path);
+  g_autoptr (CpHttpRequest) req = cp_http_request_new (method, url);
+  g_autoptr (GBytes) resp = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (body)
+    cp_http_request_set_body (req, body);
+  resp = cp_http_request_fetch (req, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cp_http_request_get_status (req), ==, 200);
+  return g_strndup (g_bytes_get_data (resp, NULL), g_bytes_get_size (resp));
+}
+
+/* Sequential requests, with and without bodies, share one connection. */
+static void
+test_keep_alive (Server *server, gconstpointer data)
+{
+  g_autoptr (GBytes) body = g_bytes_new_static ("0123456789", 10);
+  guint i;
+
+  for (i = 1; i <= 6; i++) {
+    g_autofree gchar *rank = fetch_text (server, i % 2 ? "GET" : "PUT", "/keep",
+        i % 2 ? NULL : body);
+    g_autofree gchar *expected = g_strdup_printf ("%u", i);
+
+    g_assert_cmpstr (rank, ==, expected);
+  }
+  g_assert_cmpint (g_atomic_int_get (&server->connections), ==, 1);
+}
+
+/* Requests that each run on a thread of their own (cp_http_request_start)
+ * still reuse the connection the previous one left. */
+static void
+test_keep_alive_across_threads (Server *server, gconstpointer data)
+{
+  g_autofree gchar *url = server_url (server, "/keep");
+  guint i;
+
+  for (i = 1; i <= 4; i++) {
+    g_autoptr (CpHttpRequest) req = cp_http_request_new ("GET", url);
+    g_autoptr (GError) error = NULL;
+
+    cp_http_request_start (req, NULL);
+    g_assert_true (cp_http_request_wait (req, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (cp_http_request_get_status (req), ==, 200);
+  }
+  g_assert_cmpint (g_atomic_int_get (&server->connections), ==, 1);
+}
+
+/* A kept connection that the server closed meanwhile (idle timeout) is
+ * not reused: the next request opens a new one and succeeds. */
+static void
+test_keep_alive_server_closed (Server *server, gconstpointer data)
+{
+  g_autofree gchar *first = fetch_text (server, "GET", "/drop", NULL);
+  g_autofree gchar *second = NULL;
+  g_autofree gchar *third = NULL;
+  g_autoptr (GBytes) body = g_bytes_new_static ("payload", 7);
+  gint64 deadline = g_get_monotonic_time () + WAIT_TIMEOUT_US;
+
+  g_assert_cmpstr (first, ==, "1");
+  /* The server thread closes right after answering; let the FIN arrive. */
+  while (g_get_monotonic_time () < deadline && server->threads->len > 0) {
+    GThread *thread;
+
+    g_mutex_lock (&server->lock);
+    thread = g_ptr_array_steal_index (server->threads, 0);
+    g_mutex_unlock (&server->lock);
+    g_thread_join (thread);
+  }
+  second = fetch_text (server, "PUT", "/keep", body);
+  g_assert_cmpstr (second, ==, "1");
+  third = fetch_text (server, "GET", "/keep", NULL);
+  g_assert_cmpstr (third, ==, "2");
+  g_assert_cmpint (g_atomic_int_get (&server->connections), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -616,6 +736,9 @@ main (int argc, char **argv)
   ADD ("idle-timeout", test_idle_timeout);
   ADD ("cancel-in-flight", test_cancel_in_flight);
   ADD ("callback-stops", test_callback_stops);
+  ADD ("keep-alive", test_keep_alive);
+  ADD ("keep-alive-across-threads", test_keep_alive_across_threads);
+  ADD ("keep-alive-server-closed", test_keep_alive_server_closed);
 #undef ADD
   g_test_add_func ("/http/request/connection-refused", test_connection_refused);
   return g_test_run ();

@@ -22,11 +22,16 @@ through its control paths:
 
 With --discard (the benchmark), uploads are answered by the proxy itself,
 with correct ETags but the data dropped, so that the local endpoint's CPU
-cost (moto is Python) does not hide what latency costs.
+cost (moto is Python) does not hide what latency costs. The ETag is the
+request's Content-MD5 when it has one (s3sink sends it with every part and
+checks the ETag against its own MD5), so the peer does not hash the data a
+second time on the same CPU; without one, the peer hashes.
   POST /__reset   clears the rules and the log
 """
 
 import argparse
+import base64
+import binascii
 import hashlib
 import http.client
 import http.server
@@ -159,6 +164,19 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         else:
             self._reply(resp.status, data, out)
 
+    def _body_md5(self, body):
+        """The body's MD5, taken from Content-MD5 when the client sent
+        one: a real S3 checks it, this peer trusts it to stay cheap."""
+        sent = self.headers.get("Content-MD5")
+        if sent:
+            try:
+                digest = base64.b64decode(sent, validate=True)
+                if len(digest) == 16:
+                    return digest
+            except binascii.Error:
+                pass
+        return hashlib.md5(body).digest()
+
     def _discard(self, url, query, body, entry):
         """Answers uploads itself, keeping only MD5s: an endpoint whose
         cost is the added latency alone (the benchmark's)."""
@@ -172,7 +190,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             xml = (f"<InitiateMultipartUploadResult><UploadId>{upload_id}"
                    "</UploadId></InitiateMultipartUploadResult>").encode()
         elif "partNumber" in query:
-            digest = hashlib.md5(body).digest()
+            digest = self._body_md5(body)
             with state.lock:
                 state.uploads[query["uploadId"][0]][
                     int(query["partNumber"][0])] = digest
@@ -185,7 +203,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             xml = (f"<CompleteMultipartUploadResult><ETag>{etag}</ETag>"
                    "</CompleteMultipartUploadResult>").encode()
         else:
-            headers.append(("ETag", f'"{hashlib.md5(body).hexdigest()}"'))
+            headers.append(("ETag", f'"{self._body_md5(body).hex()}"'))
         entry["status"] = 200
         with state.lock:
             state.log.append(entry)

@@ -5,6 +5,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
 #include <json-glib/json-glib.h>
 
 #include <glib/gstdio.h>
@@ -616,7 +617,8 @@ GST_START_TEST (test_stop_without_eos_aborts)
   pipeline = appsrc_to_s3sink ("stop", "stop.bin", "", &appsrc);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   push_bytes (appsrc, 11 * MIB, 0x5a);
-  wait_for_parts ("stop.bin", 2);
+  /* Part 2 goes up; part 1 waits in memory for EOS (header-rewrite). */
+  wait_for_parts ("stop.bin", 1);
   fail_unless_equals_int (count_uploads ("stop"), 1);
 
   /* No EOS: the upload must go away with the pipeline. */
@@ -657,13 +659,16 @@ GST_START_TEST (test_stop_without_eos_complete)
       appsrc_to_s3sink ("partial", "partial.bin", "on-error=complete", &appsrc);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   push_bytes (appsrc, 11 * MIB, 0x5a);
-  wait_for_parts ("partial.bin", 2);
+  wait_for_parts ("partial.bin", 1);
   gst_element_set_state (pipeline, GST_STATE_NULL);
 
-  /* Everything that reached the sink is kept. */
+  /* Everything that reached the sink is kept: part 1 from memory, part 2
+   * as uploaded, part 3 from what was buffered. */
   fail_unless_equals_int (count_uploads ("partial"), 0);
   head = head_object ("partial", "partial.bin");
   fail_unless_equals_int (json_object_get_int_member (head, "size"), 11 * MIB);
+  fail_unless (
+      g_str_has_suffix (json_object_get_string_member (head, "etag"), "-3\""));
   gst_object_unref (appsrc);
   gst_object_unref (pipeline);
 }
@@ -881,6 +886,303 @@ GST_START_TEST (test_s3src_access_denied)
 
 GST_END_TEST;
 
+/* ---- muxers that rewrite their header ---- */
+
+/* The WAV of @n buffers of 100 ms stereo 48 kHz sine, as wavenc writes
+ * it: header first with a placeholder size, fixed up at EOS by going
+ * back to byte 0. */
+static gchar *
+wav_launch (guint n, const gchar *sink)
+{
+  return g_strdup_printf ("audiotestsrc num-buffers=%u samplesperbuffer=4800 "
+                          "! audio/x-raw,format=S16LE,rate=48000,channels=2 "
+                          "! wavenc ! %s",
+      n, sink);
+}
+
+/* Parses @wav's RIFF chunks: the RIFF size must be the file's and the
+ * data chunk must hold @data_len bytes. */
+static void
+assert_valid_wav (GBytes *wav, gsize data_len)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (wav, &len);
+  gsize pos = 12;
+  gboolean have_fmt = FALSE;
+
+  fail_unless (len >= 44, "%" G_GSIZE_FORMAT " bytes", len);
+  fail_unless (memcmp (d, "RIFF", 4) == 0 && memcmp (d + 8, "WAVE", 4) == 0);
+  fail_unless_equals_uint64 (GST_READ_UINT32_LE (d + 4), len - 8);
+  while (pos + 8 <= len) {
+    guint32 size = GST_READ_UINT32_LE (d + pos + 4);
+
+    if (memcmp (d + pos, "fmt ", 4) == 0) {
+      fail_unless_equals_int (GST_READ_UINT16_LE (d + pos + 10), 2);
+      fail_unless_equals_int (GST_READ_UINT32_LE (d + pos + 12), 48000);
+      have_fmt = TRUE;
+    } else if (memcmp (d + pos, "data", 4) == 0) {
+      fail_unless (have_fmt, "data before fmt");
+      fail_unless_equals_uint64 (size, data_len);
+      fail_unless (pos + 8 + size <= len, "data chunk runs past the end");
+      return;
+    }
+    pos += 8 + size + (size & 1);
+  }
+  fail ("no data chunk");
+}
+
+/* wavenc straight into s3sink: the object is byte for byte what wavenc
+ * writes into a file (header fixed up), a valid WAV with the right
+ * sizes. */
+static void
+check_wavenc_upload (const gchar *bucket, guint n_buffers, guint n_parts)
+{
+  g_autofree gchar *path = g_build_filename (tmpdir, "wavenc.wav", NULL);
+  g_autofree gchar *file_sink = g_strdup_printf ("filesink location=%s", path);
+  g_autofree gchar *s3_sink =
+      g_strdup_printf ("s3sink location=s3://%s/call.wav endpoint=%s "
+                       "access-key=testing secret-key=testing "
+                       "part-size=5242880 max-inflight-parts=2 "
+                       "content-type=audio/wav",
+          bucket, proxy_url);
+  g_autofree gchar *to_file = wav_launch (n_buffers, file_sink);
+  g_autofree gchar *to_s3 = wav_launch (n_buffers, s3_sink);
+  g_autofree gchar *suffix = g_strdup_printf ("-%u\"", n_parts);
+  g_autoptr (GBytes) local = NULL;
+  g_autoptr (GBytes) stored = NULL;
+  g_auto (RunResult) r = {0};
+  g_auto (RunResult) r2 = {0};
+  const gchar *etag;
+  guint64 size;
+
+  make_bucket (bucket);
+  set_faults ("[]");
+  run_launch (to_file, &r);
+  fail_unless (r.error == NULL, "%s", r.error ? r.error->message : "");
+  local = read_file (path);
+  g_unlink (path);
+  assert_valid_wav (local, n_buffers * 4800 * 4);
+
+  run_launch (to_s3, &r2);
+  fail_unless (r2.error == NULL, "%s", r2.error ? r2.error->message : "");
+  fail_unless (r2.complete != NULL);
+  fail_unless (gst_structure_get_uint64 (r2.complete, "size", &size));
+  fail_unless_equals_uint64 (size, g_bytes_get_size (local));
+  etag = gst_structure_get_string (r2.complete, "etag");
+  if (n_parts > 1) {
+    fail_unless (g_str_has_suffix (etag, suffix), "ETag %s", etag);
+    fail_unless_equals_int (count_requests ("call.wav", "PUT", "partNumber",
+                                200),
+        n_parts);
+  } else {
+    fail_unless (strchr (etag, '-') == NULL, "ETag %s", etag);
+    fail_unless_equals_int (count_requests ("call.wav", "PUT", NULL, 200), 1);
+  }
+  fail_unless_equals_int (count_uploads (bucket), 0);
+
+  stored = boto3_get (bucket, "call.wav");
+  assert_valid_wav (stored, n_buffers * 4800 * 4);
+  assert_same_bytes (local, stored);
+}
+
+/* 700 buffers of 19200 bytes: 13.4 MB, parts of 5 MiB. */
+GST_START_TEST (test_wavenc_multipart)
+{
+  SKIP_WITHOUT_PEER ();
+  check_wavenc_upload ("wavenc-long", 700, 3);
+}
+
+GST_END_TEST;
+
+/* 20 buffers: under one part, a single PutObject. */
+GST_START_TEST (test_wavenc_single_put)
+{
+  SKIP_WITHOUT_PEER ();
+  check_wavenc_upload ("wavenc-short", 20, 1);
+}
+
+GST_END_TEST;
+
+/* s3sink on a harness, so that the test decides where each write goes. */
+static GstHarness *
+harness_s3sink (const gchar *bucket, const gchar *key, GstBus *bus)
+{
+  GstElement *sink = gst_element_factory_make ("s3sink", NULL);
+  g_autofree gchar *location = g_strdup_printf ("s3://%s/%s", bucket, key);
+  GstHarness *h;
+  GstSegment segment;
+
+  g_object_set (sink, "location", location, "endpoint", proxy_url, "access-key",
+      "testing", "secret-key", "testing", "part-size", (guint64) 5 * MIB,
+      "max-inflight-parts", 1, NULL);
+  gst_element_set_bus (sink, bus);
+  h = gst_harness_new_with_element (sink, "sink", NULL);
+  gst_object_unref (sink);
+  gst_harness_set_src_caps_str (h, "application/octet-stream");
+  gst_segment_init (&segment, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  return h;
+}
+
+/* Sends a byte SEGMENT starting at @pos. The result says whether the pad
+ * stored it (a sticky event), not whether s3sink took it: a refusal shows
+ * as an error message and a failed stream. */
+static gboolean
+harness_seek (GstHarness *h, guint64 pos)
+{
+  GstSegment segment;
+
+  gst_segment_init (&segment, GST_FORMAT_BYTES);
+  segment.start = segment.time = segment.position = pos;
+  return gst_harness_push_event (h, gst_event_new_segment (&segment));
+}
+
+/* Writes @len bytes of a pattern (or @text) at the current position and
+ * mirrors them into @expected at @pos. */
+static GstFlowReturn
+harness_write (GstHarness *h, GByteArray *expected, guint64 pos,
+    const gchar *text, gsize len)
+{
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, len, NULL);
+  GstMapInfo map;
+  gsize i;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < len; i++)
+    map.data[i] = text ? (guint8) text[i] : (guint8) ((pos + i) * 31 % 251);
+  if (expected) {
+    if (expected->len < pos + len)
+      g_byte_array_set_size (expected, pos + len);
+    memcpy (expected->data + pos, map.data, len);
+  }
+  gst_buffer_unmap (buf, &map);
+  return gst_harness_push (h, buf);
+}
+
+static void
+harness_write_mib (GstHarness *h, GByteArray *expected, guint from, guint to)
+{
+  guint i;
+
+  for (i = from; i < to; i++)
+    fail_unless_equals_int (harness_write (h, expected, (guint64) i * MIB, NULL,
+                                MIB),
+        GST_FLOW_OK);
+}
+
+/* Rewrites inside part 1 (held until EOS) and inside the part still
+ * being filled, then goes back to the end and goes on: the stored object
+ * has every rewrite in place. */
+GST_START_TEST (test_rewrite_held_parts)
+{
+  g_autoptr (GByteArray) expected = g_byte_array_new ();
+  g_autoptr (GBytes) want = NULL;
+  g_autoptr (GBytes) stored = NULL;
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+  GstMessage *msg;
+  const gchar *etag;
+  guint64 size;
+
+  SKIP_WITHOUT_PEER ();
+  make_bucket ("rewrite");
+  set_faults ("[]");
+  h = harness_s3sink ("rewrite", "r.bin", bus);
+  /* Parts 1 [0, 5) MiB held, 2 [5, 10) sent, 3 from 10 MiB being filled. */
+  harness_write_mib (h, expected, 0, 12);
+
+  fail_unless (harness_seek (h, 4));
+  fail_unless_equals_int (harness_write (h, expected, 4, "HEADER", 6),
+      GST_FLOW_OK);
+  fail_unless (harness_seek (h, 5 * MIB - 3));
+  fail_unless_equals_int (harness_write (h, expected, 5 * MIB - 3, "END", 3),
+      GST_FLOW_OK);
+  fail_unless (harness_seek (h, 11 * MIB + 1));
+  fail_unless_equals_int (harness_write (h, expected, 11 * MIB + 1, "TAIL", 4),
+      GST_FLOW_OK);
+  /* Back to the end, and a rewrite that runs past it (grows the object). */
+  fail_unless (harness_seek (h, 12 * MIB - 2));
+  fail_unless_equals_int (harness_write (h, expected, 12 * MIB - 2, "OVER", 4),
+      GST_FLOW_OK);
+  fail_unless (harness_seek (h, 12 * MIB + 2));
+  fail_unless_equals_int (harness_write (h, expected, 12 * MIB + 2, NULL,
+                              MIB - 2),
+      GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  fail_unless (gst_message_has_name (msg, "s3sink-complete"));
+  etag = gst_structure_get_string (gst_message_get_structure (msg), "etag");
+  fail_unless (g_str_has_suffix (etag, "-3\""), "ETag %s", etag);
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+      "size", &size));
+  fail_unless_equals_uint64 (size, 13 * MIB);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+
+  want = g_bytes_new (expected->data, expected->len);
+  stored = boto3_get ("rewrite", "r.bin");
+  assert_same_bytes (want, stored);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* Asserts that @bus holds an error naming a byte already uploaded. */
+static void
+assert_seek_error (GstBus *bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *error = NULL;
+
+  fail_unless (msg != NULL, "no error posted");
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+                   GST_RESOURCE_ERROR_SEEK),
+      "%s", error->message);
+  fail_unless (strstr (error->message, "uploaded already") != NULL, "%s",
+      error->message);
+  g_error_free (error);
+  gst_message_unref (msg);
+}
+
+/* A move into bytes already sent, and a rewrite that runs from part 1
+ * into them, fail the stream with a clear error; the upload is aborted. */
+GST_START_TEST (test_seek_outside_held_parts)
+{
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+
+  SKIP_WITHOUT_PEER ();
+  make_bucket ("badseek");
+  set_faults ("[]");
+  h = harness_s3sink ("badseek", "b.bin", bus);
+  harness_write_mib (h, NULL, 0, 12);
+  wait_for_parts ("b.bin", 1);
+  harness_seek (h, 6 * MIB);
+  assert_seek_error (bus);
+  fail_unless_equals_int (harness_write (h, NULL, 12 * MIB, NULL, 16),
+      GST_FLOW_ERROR);
+  gst_harness_teardown (h);
+  fail_unless_equals_int (count_uploads ("badseek"), 0);
+
+  h = harness_s3sink ("badseek", "c.bin", bus);
+  harness_write_mib (h, NULL, 0, 12);
+  wait_for_parts ("c.bin", 1);
+  fail_unless (harness_seek (h, 5 * MIB - 2));
+  fail_unless_equals_int (harness_write (h, NULL, 5 * MIB - 2, "CROSS", 5),
+      GST_FLOW_ERROR);
+  assert_seek_error (bus);
+  gst_harness_teardown (h);
+  fail_unless_equals_int (count_uploads ("badseek"), 0);
+  fail_unless_equals_int (count_requests ("b.bin", "DELETE", "uploadId", 204),
+      1);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
 static Suite *
 s3_moto_suite (void)
 {
@@ -900,6 +1202,10 @@ s3_moto_suite (void)
   tcase_add_test (tc, test_s3src_qtdemux);
   tcase_add_test (tc, test_s3src_not_found);
   tcase_add_test (tc, test_s3src_access_denied);
+  tcase_add_test (tc, test_wavenc_multipart);
+  tcase_add_test (tc, test_wavenc_single_put);
+  tcase_add_test (tc, test_rewrite_held_parts);
+  tcase_add_test (tc, test_seek_outside_held_parts);
   return s;
 }
 

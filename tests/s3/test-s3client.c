@@ -145,6 +145,40 @@ test_complete_body (void)
   g_assert_cmpstr (value, ==, "\"aaa\"");
 }
 
+/* Parts over TLS go unsigned (Content-MD5 guards them); over plain http
+ * the body's SHA-256 is signed, as are bodies without a Content-MD5. */
+static void
+test_payload_hash (void)
+{
+  g_autoptr (GBytes) body = g_bytes_new_static ("abc", 3);
+  g_autoptr (CpHttpHeaders) md5 = cp_http_headers_new ();
+  g_autoptr (CpHttpHeaders) plain = cp_http_headers_new ();
+  const gchar *abc_sha256 =
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  const gchar *empty_sha256 =
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  gchar *hash;
+
+  cp_http_headers_add (md5, "content-md5", "kAFQmDzST7DWlj99KOF/cg==");
+  cp_http_headers_add (plain, "Content-Type", "application/xml");
+
+  hash = cp_s3_payload_hash ("https", md5, body);
+  g_assert_cmpstr (hash, ==, "UNSIGNED-PAYLOAD");
+  g_free (hash);
+  hash = cp_s3_payload_hash ("http", md5, body);
+  g_assert_cmpstr (hash, ==, abc_sha256);
+  g_free (hash);
+  hash = cp_s3_payload_hash ("https", plain, body);
+  g_assert_cmpstr (hash, ==, abc_sha256);
+  g_free (hash);
+  hash = cp_s3_payload_hash ("https", NULL, body);
+  g_assert_cmpstr (hash, ==, abc_sha256);
+  g_free (hash);
+  hash = cp_s3_payload_hash ("https", md5, NULL);
+  g_assert_cmpstr (hash, ==, empty_sha256);
+  g_free (hash);
+}
+
 static void
 test_metadata_validate (void)
 {
@@ -270,6 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3client/xml", test_xml_parse);
   g_test_add_func ("/s3client/complete-body", test_complete_body);
   g_test_add_func ("/s3client/metadata", test_metadata_validate);
+  g_test_add_func ("/s3client/payload-hash", test_payload_hash);
   g_test_add_func ("/s3client/addressing", test_addressing);
   g_test_add_func ("/s3client/unreachable", test_unreachable);
   return g_test_run ();

@@ -77,6 +77,44 @@ GST_START_TEST (test_sink_properties)
 
 GST_END_TEST;
 
+/* Asks @sink's sink pad whether it can seek in @format. */
+static gboolean
+query_seeking (GstElement *sink, GstFormat format, gint64 *start, gint64 *end)
+{
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  GstQuery *query = gst_query_new_seeking (format);
+  gboolean seekable = FALSE;
+
+  fail_unless (gst_pad_query (pad, query));
+  gst_query_parse_seeking (query, NULL, &seekable, start, end);
+  gst_query_unref (query);
+  gst_object_unref (pad);
+  return seekable;
+}
+
+/* Seekable in bytes over the first part (the range muxers rewrite their
+ * header in), as long as header-rewrite holds it; never in time. */
+GST_START_TEST (test_sink_seeking_query)
+{
+  GstElement *sink = gst_element_factory_make ("s3sink", NULL);
+  gboolean header_rewrite = FALSE;
+  gint64 start = -1, end = -1;
+
+  g_object_get (sink, "header-rewrite", &header_rewrite, NULL);
+  fail_unless (header_rewrite);
+  g_object_set (sink, "part-size", (guint64) 6 * 1024 * 1024, NULL);
+  fail_unless (query_seeking (sink, GST_FORMAT_BYTES, &start, &end));
+  fail_unless_equals_int64 (start, 0);
+  fail_unless_equals_int64 (end, 6 * 1024 * 1024);
+  fail_if (query_seeking (sink, GST_FORMAT_TIME, NULL, NULL));
+
+  g_object_set (sink, "header-rewrite", FALSE, NULL);
+  fail_if (query_seeking (sink, GST_FORMAT_BYTES, NULL, NULL));
+  gst_object_unref (sink);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_uri_handler)
 {
   GError *error = NULL;
@@ -176,6 +214,7 @@ s3elements_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_sink_properties);
+  tcase_add_test (tc, test_sink_seeking_query);
   tcase_add_test (tc, test_uri_handler);
   tcase_add_test (tc, test_bad_location);
   tcase_add_test (tc, test_bad_metadata);
