@@ -15,13 +15,36 @@
  * element, else from the fragment's `MimeType` tag (rate and channels),
  * else the Connect defaults.
  *
- * Each fragment is buffered whole before its audio is pushed, because the
- * `ContactId` tag may follow the Cluster: the element adds one fragment
- * (about a second for Connect) of latency. PTS start at 0 with the first
- * fragment and count samples, so they never drift; a span a track has no
- * blocks for (by its timecodes, or a fragment without it) is filled with
- * silence when #GstKvsDemux:fill-gaps is set, else announced with a GAP
- * event, so the two directions stay sample-aligned.
+ * Blocks are pushed as soon as their bytes are parsed, unless the
+ * fragment's contact has to be checked and is not known yet: the
+ * `ContactId` tag may follow the Cluster (Connect's layout), and the
+ * contact decides whether the audio belongs to the call (see
+ * #GstKvsDemux:contact-id and #GstKvsDemux:stop-on-contact-change). A
+ * fragment's contact is known when its ContactId tag came before its
+ * audio; with #GstKvsDemux:latency-mode `block`, it is also taken to be
+ * the call's once the call's contact is established by earlier fragments.
+ * Otherwise the fragment's blocks wait for the tag or the fragment's end.
+ * Without a contact to check against (no #GstKvsDemux:contact-id and no
+ * ContactId seen yet, or #GstKvsDemux:stop-on-contact-change off) nothing
+ * waits: the first fragment's contact becomes the call's whatever it is.
+ *
+ * The trade-off: in the default `fragment` mode no audio of another contact
+ * ever goes out, at the cost of up to one fragment (about a second for
+ * Connect) of latency when the ContactId tag trails the audio; in `block`
+ * mode the element holds one block (64 ms for Connect), and when a
+ * following contact's tag trails its audio, up to one fragment of that
+ * contact goes out before EOS.
+ *
+ * The element answers the LATENCY query with the upstream minimum plus
+ * what it holds: the longest block, or the longest fragment once it has
+ * had to hold a fragment while audio was flowing (it then posts a LATENCY
+ * message). PTS count samples from 0 with the first audio, so they never
+ * drift; behind a live source such as kvssrc, the segment's base is the
+ * running time at which the first audio went out, so that sinks
+ * synchronized to the clock play it on time. A span a track has no blocks for (by its timecodes, or a
+ * fragment without it) is filled with silence when #GstKvsDemux:fill-gaps
+ * is set, else announced with a GAP event, so the two directions stay
+ * sample-aligned.
  *
  * A `kvs-fragment` element message is posted for every fragment, with the
  * fields `fragment-number` (string), `producer-timestamp` and
@@ -31,8 +54,8 @@
  * (an error for the KMS ones, 4500-4506).
  *
  * Resuming: a buffer flagged DISCONT (a source reconnecting) drops the
- * partial MKV document it interrupts and pushes its complete blocks; each
- * pad then remembers the fragment number it last pushed from and how many
+ * partial MKV document it interrupts and pushes its complete blocks not
+ * pushed yet; each pad then remembers the fragment number it last pushed from and how many
  * of that fragment's blocks it pushed, so a fragment sent again from its
  * start after a reconnect only contributes the blocks not yet pushed: no
  * sample is lost or duplicated.
@@ -42,6 +65,11 @@
  * gst-launch-1.0 filesrc location=call.mkv ! kvsdemux name=d \
  *     d.from_customer ! queue ! wavenc ! filesink location=customer.wav \
  *     d.to_customer ! queue ! wavenc ! filesink location=agent.wav
+ * ]|
+ * Live, with the lowest latency:
+ * |[
+ * gst-launch-1.0 kvssrc stream-arn=arn:aws:kinesisvideo:... ! \
+ *     kvsdemux latency-mode=block ! audioconvert ! autoaudiosink
  * ]|
  */
 #ifdef HAVE_CONFIG_H
@@ -63,11 +91,13 @@ enum
   PROP_CONTACT_ID,
   PROP_STOP_ON_CONTACT_CHANGE,
   PROP_FILL_GAPS,
+  PROP_LATENCY_MODE,
 };
 
 #define DEFAULT_CONTACT_ID NULL
 #define DEFAULT_STOP_ON_CONTACT_CHANGE TRUE
 #define DEFAULT_FILL_GAPS TRUE
+#define DEFAULT_LATENCY_MODE GST_KVS_DEMUX_LATENCY_FRAGMENT
 
 #define DEFAULT_RATE 8000
 #define DEFAULT_CHANNELS 1
@@ -78,6 +108,35 @@ enum
  * reused stream), not silence to synthesize. */
 #define MAX_GAP (60 * GST_SECOND)
 #define PARSE_CHUNK (64 * 1024)
+/* Connect's block, 512 samples at 8 kHz: the latency reported before the
+ * first block says otherwise. */
+#define DEFAULT_BLOCK_LATENCY (64 * GST_MSECOND)
+
+/* What the current fragment's audio does. */
+typedef enum
+{
+  FATE_UNDECIDED,
+  FATE_PUSH,
+  FATE_HOLD, /* until its contact is known */
+  FATE_DROP,
+} Fate;
+
+/* What a fragment's contact means for the call. */
+typedef enum
+{
+  VERDICT_ACCEPT,
+  VERDICT_REJECT, /* not the call's yet: dropped */
+  VERDICT_END, /* the call is over */
+} Verdict;
+
+/* The properties, read once per chain call. */
+typedef struct
+{
+  gchar *target;
+  gboolean stop;
+  gboolean fill;
+  GstKvsDemuxLatencyMode mode;
+} Settings;
 
 struct _GstKvsDemuxStream
 {
@@ -132,6 +191,32 @@ static GstFlowReturn gst_kvs_demux_chain (GstPad *pad, GstObject *parent,
     GstBuffer *buffer);
 static gboolean gst_kvs_demux_sink_event (GstPad *pad, GstObject *parent,
     GstEvent *event);
+static gboolean gst_kvs_demux_src_query (GstPad *pad, GstObject *parent,
+    GstQuery *query);
+
+GType
+gst_kvs_demux_latency_mode_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+      {GST_KVS_DEMUX_LATENCY_FRAGMENT,
+          "Hold a fragment whose contact must be checked until its ContactId "
+          "tag: no audio of another contact goes out",
+          "fragment"},
+      {GST_KVS_DEMUX_LATENCY_BLOCK,
+          "Push each block as it arrives once the call's contact is known: "
+          "up to one fragment of a following contact can go out before EOS",
+          "block"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&id)) {
+    GType type = g_enum_register_static ("GstKvsDemuxLatencyMode", values);
+
+    g_once_init_leave (&id, type);
+  }
+  return (GType) id;
+}
 
 static void
 gst_kvs_demux_class_init (GstKvsDemuxClass *klass)
@@ -170,6 +255,30 @@ gst_kvs_demux_class_init (GstKvsDemuxClass *klass)
           DEFAULT_FILL_GAPS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
               | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstKvsDemux:latency-mode:
+   *
+   * When the ContactId tag of a fragment follows its audio and the contact
+   * has to be checked: `fragment` holds the fragment until the tag (no
+   * audio of another contact goes out, up to a fragment of latency);
+   * `block` pushes each block as it arrives once the call's contact is
+   * established (one block of latency, but up to one fragment of a
+   * following contact goes out before EOS).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY_MODE,
+      g_param_spec_enum ("latency-mode", "Latency mode",
+          "When a fragment's ContactId tag follows its audio: 'fragment' "
+          "holds the fragment until the tag, so no audio of another contact "
+          "goes out (up to a fragment, ~1 s, of latency); 'block' pushes "
+          "each block as it arrives once the call's contact is known (one "
+          "block, 64 ms, of latency), and up to one fragment of a following "
+          "contact can go out before EOS",
+          GST_TYPE_KVS_DEMUX_LATENCY_MODE, DEFAULT_LATENCY_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+              | GST_PARAM_MUTABLE_READY));
+  gst_type_mark_as_plugin_api (GST_TYPE_KVS_DEMUX_LATENCY_MODE, 0);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &from_template);
@@ -196,12 +305,16 @@ gst_kvs_demux_init (GstKvsDemux *self)
 
   self->adapter = gst_adapter_new ();
   self->parser = kvs_parser_new ();
+  kvs_parser_set_incremental (self->parser, TRUE);
   self->needed = 1;
   self->streams = g_ptr_array_new ();
+  self->held = g_ptr_array_new_with_free_func ((GDestroyNotify) kvs_block_free);
   self->flowcombiner = gst_flow_combiner_new ();
   self->contact_id = g_strdup (DEFAULT_CONTACT_ID);
   self->stop_on_contact_change = DEFAULT_STOP_ON_CONTACT_CHANGE;
   self->fill_gaps = DEFAULT_FILL_GAPS;
+  self->latency_mode = DEFAULT_LATENCY_MODE;
+  self->latency = DEFAULT_BLOCK_LATENCY;
 }
 
 static void
@@ -210,6 +323,23 @@ stream_free (GstKvsDemuxStream *stream)
   g_free (stream->track_name);
   g_free (stream->resume_fragment);
   g_free (stream);
+}
+
+/* Forgets the fragment being parsed (a flush, a reset). */
+static void
+clear_fragment (GstKvsDemux *self)
+{
+  self->in_fragment = FALSE;
+  self->fate = FATE_UNDECIDED;
+  g_clear_pointer (&self->frag_number, g_free);
+  g_clear_pointer (&self->frag_contact, g_free);
+  g_clear_pointer (&self->frag_mime, g_free);
+  g_clear_pointer (&self->tracks, g_ptr_array_unref);
+  g_ptr_array_set_size (self->held, 0);
+  self->audio_started = FALSE;
+  self->frag_first_ns = KVS_NONE;
+  self->frag_last_ns = 0;
+  self->ending = FALSE;
 }
 
 static void
@@ -239,6 +369,17 @@ gst_kvs_demux_reset (GstKvsDemux *self)
   self->seen_target = FALSE;
   self->eos = FALSE;
   self->failed = FALSE;
+  clear_fragment (self);
+  g_clear_pointer (&self->last_mime, g_free);
+  self->have_time_base = FALSE;
+  self->live = FALSE;
+  self->time_base = 0;
+  self->block_ns = 0;
+  self->fragment_ns = 0;
+  self->held_live = FALSE;
+  GST_OBJECT_LOCK (self);
+  self->latency = DEFAULT_BLOCK_LATENCY;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -250,6 +391,9 @@ gst_kvs_demux_finalize (GObject *object)
   gst_flow_combiner_free (self->flowcombiner);
   g_object_unref (self->adapter);
   kvs_parser_free (self->parser);
+  clear_fragment (self);
+  g_ptr_array_unref (self->held);
+  g_free (self->last_mime);
   g_free (self->last_contact);
   g_free (self->call_contact);
   g_free (self->contact_id);
@@ -275,6 +419,9 @@ gst_kvs_demux_set_property (GObject *object, guint prop_id, const GValue *value,
     case PROP_FILL_GAPS:
       self->fill_gaps = g_value_get_boolean (value);
       break;
+    case PROP_LATENCY_MODE:
+      self->latency_mode = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -299,11 +446,66 @@ gst_kvs_demux_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_FILL_GAPS:
       g_value_set_boolean (value, self->fill_gaps);
       break;
+    case PROP_LATENCY_MODE:
+      g_value_set_enum (value, self->latency_mode);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- timing and latency ---- */
+
+/* What the element adds: the block being parsed, or a whole fragment once
+ * one had to wait for its contact after audio had started to flow. A
+ * fragment held before the first audio delays the timeline's start
+ * instead (see start_timeline). */
+static void
+update_latency (GstKvsDemux *self, gboolean force)
+{
+  GstClockTime own = MAX (self->block_ns, DEFAULT_BLOCK_LATENCY);
+  gboolean changed;
+
+  if (self->held_live)
+    own = MAX (own, self->fragment_ns);
+  GST_OBJECT_LOCK (self);
+  changed = own != self->latency;
+  self->latency = own;
+  GST_OBJECT_UNLOCK (self);
+  if ((changed || force) && self->live) {
+    GST_INFO_OBJECT (self, "latency %" GST_TIME_FORMAT, GST_TIME_ARGS (own));
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+  }
+}
+
+/* Behind a live source, the first audio goes out at the running time at
+ * which the pads appear (the segment's base), so that sinks synchronized
+ * to the clock play it then plus the latency, not at 0 (long past); PTS
+ * still count samples from 0. */
+static void
+start_timeline (GstKvsDemux *self)
+{
+  GstQuery *query = gst_query_new_latency ();
+  GstClock *clock;
+
+  self->have_time_base = TRUE;
+  if (gst_pad_peer_query (self->sinkpad, query))
+    gst_query_parse_latency (query, &self->live, NULL, NULL);
+  gst_query_unref (query);
+  clock = self->live ? gst_element_get_clock (GST_ELEMENT (self)) : NULL;
+  if (clock != NULL) {
+    GstClockTime now = gst_clock_get_time (clock);
+    GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
+
+    self->time_base = now > base ? now - base : 0;
+    gst_object_unref (clock);
+  }
+  GST_INFO_OBJECT (self,
+      "%s input: the audio starts at running time %" GST_TIME_FORMAT,
+      self->live ? "live" : "non-live", GST_TIME_ARGS (self->time_base));
 }
 
 /* ---- caps and pads ---- */
@@ -343,13 +545,13 @@ track_is_pcm (const KvsTrack *track)
 }
 
 static void
-track_format (const KvsTrack *track, const KvsFragment *frag, gint *rate,
+track_format (const KvsTrack *track, const gchar *mime, gint *rate,
     gint *channels, gboolean *big_endian)
 {
   *rate = DEFAULT_RATE;
   *channels = DEFAULT_CHANNELS;
-  if (frag->mime_type)
-    parse_mime_type (frag->mime_type, rate, channels);
+  if (mime)
+    parse_mime_type (mime, rate, channels);
   if (track->sampling_frequency >= 1000 && track->sampling_frequency <= 384000)
     *rate = (gint) lround (track->sampling_frequency);
   if (track->channels >= 1 && track->channels <= 64)
@@ -403,7 +605,7 @@ pad_name_taken (GstKvsDemux *self, const gchar *name)
 }
 
 static void
-add_stream (GstKvsDemux *self, const KvsTrack *track, const KvsFragment *frag)
+add_stream (GstKvsDemux *self, const KvsTrack *track, const gchar *mime)
 {
   GstElementClass *klass = GST_ELEMENT_GET_CLASS (self);
   GstKvsDemuxStream *stream = g_new0 (GstKvsDemuxStream, 1);
@@ -429,10 +631,12 @@ add_stream (GstKvsDemux *self, const KvsTrack *track, const KvsFragment *frag)
 
   stream->track_name = g_strdup (track->name);
   stream->track_number = track->number;
-  track_format (track, frag, &stream->rate, &stream->channels,
+  track_format (track, mime, &stream->rate, &stream->channels,
       &stream->big_endian);
   stream->discont = TRUE;
   stream->pad = gst_pad_new_from_template (templ, name);
+  gst_pad_set_query_function (stream->pad,
+      GST_DEBUG_FUNCPTR (gst_kvs_demux_src_query));
   gst_pad_use_fixed_caps (stream->pad);
   gst_pad_set_active (stream->pad, TRUE);
 
@@ -448,6 +652,9 @@ add_stream (GstKvsDemux *self, const KvsTrack *track, const KvsFragment *frag)
   gst_pad_push_event (stream->pad, gst_event_new_caps (caps));
   gst_caps_unref (caps);
   gst_segment_init (&segment, GST_FORMAT_TIME);
+  if (!self->have_time_base)
+    start_timeline (self);
+  segment.base = self->time_base;
   gst_pad_push_event (stream->pad, gst_event_new_segment (&segment));
 
   GST_INFO_OBJECT (self,
@@ -460,15 +667,15 @@ add_stream (GstKvsDemux *self, const KvsTrack *track, const KvsFragment *frag)
 }
 
 static void
-create_pads (GstKvsDemux *self, const KvsFragment *frag)
+create_pads (GstKvsDemux *self, GPtrArray *tracks, const gchar *mime)
 {
   guint i;
 
-  for (i = 0; i < frag->tracks->len; i++) {
-    const KvsTrack *track = g_ptr_array_index (frag->tracks, i);
+  for (i = 0; i < tracks->len; i++) {
+    const KvsTrack *track = g_ptr_array_index (tracks, i);
 
     if (track_is_pcm (track))
-      add_stream (self, track, frag);
+      add_stream (self, track, mime);
     else
       GST_DEBUG_OBJECT (self,
           "skipping track %" G_GUINT64_FORMAT " (type %" G_GUINT64_FORMAT
@@ -477,6 +684,8 @@ create_pads (GstKvsDemux *self, const KvsFragment *frag)
   }
   gst_element_no_more_pads (GST_ELEMENT (self));
   self->no_more_pads = TRUE;
+  /* Linked now: the pipeline must add this element's latency. */
+  update_latency (self, TRUE);
 }
 
 static GstClockTime
@@ -491,13 +700,13 @@ stream_end (GstKvsDemuxStream *stream)
  * restarts from where the old format ended. */
 static void
 update_stream_format (GstKvsDemux *self, GstKvsDemuxStream *stream,
-    const KvsTrack *track, const KvsFragment *frag)
+    const KvsTrack *track, const gchar *mime)
 {
   gint rate, channels;
   gboolean big_endian;
   GstCaps *caps;
 
-  track_format (track, frag, &rate, &channels, &big_endian);
+  track_format (track, mime, &rate, &channels, &big_endian);
   if (rate == stream->rate && channels == stream->channels
       && big_endian == stream->big_endian)
     return;
@@ -518,13 +727,13 @@ static GstFlowReturn
 push_buffer (GstKvsDemux *self, GstKvsDemuxStream *stream, GstBuffer *buf,
     guint64 frames)
 {
-  GstClockTime pts = stream_end (stream);
+  GstClockTime pos = stream_end (stream);
   GstFlowReturn ret;
 
+  GST_BUFFER_PTS (buf) = pos;
   stream->epoch_frames += frames;
-  GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
-  GST_BUFFER_DURATION (buf) = stream_end (stream) - pts;
+  GST_BUFFER_DURATION (buf) = stream_end (stream) - pos;
   if (stream->discont) {
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
     stream->discont = FALSE;
@@ -594,29 +803,31 @@ align_stream (GstKvsDemux *self, GstKvsDemuxStream *stream, guint64 block_ns,
   return fill_gap (self, stream, frames, fill);
 }
 
+/* Resume bookkeeping by the fragment's FRAGMENT_NUMBER tag, which GetMedia
+ * writes before the Cluster. */
 static gboolean
-already_pushed (GstKvsDemuxStream *stream, const KvsFragment *frag)
+already_pushed (GstKvsDemux *self, GstKvsDemuxStream *stream)
 {
-  return frag->fragment_number != NULL
-      && !g_strcmp0 (stream->resume_fragment, frag->fragment_number)
+  return self->frag_number != NULL
+      && !g_strcmp0 (stream->resume_fragment, self->frag_number)
       && stream->fragment_blocks < stream->resume_blocks;
 }
 
 static void
-remember_pushed (GstKvsDemuxStream *stream, const KvsFragment *frag)
+remember_pushed (GstKvsDemux *self, GstKvsDemuxStream *stream, guint blocks)
 {
-  if (frag->fragment_number == NULL)
+  if (self->frag_number == NULL)
     return;
-  if (g_strcmp0 (stream->resume_fragment, frag->fragment_number)) {
+  if (g_strcmp0 (stream->resume_fragment, self->frag_number)) {
     g_free (stream->resume_fragment);
-    stream->resume_fragment = g_strdup (frag->fragment_number);
+    stream->resume_fragment = g_strdup (self->frag_number);
   }
-  stream->resume_blocks = stream->fragment_blocks + 1;
+  stream->resume_blocks = blocks;
 }
 
 static GstFlowReturn
-push_block (GstKvsDemux *self, GstKvsDemuxStream *stream,
-    const KvsFragment *frag, const KvsBlock *block, gboolean fill)
+push_block (GstKvsDemux *self, GstKvsDemuxStream *stream, const KvsBlock *block,
+    gboolean fill)
 {
   gsize bpf = 2 * stream->channels;
   gsize size = g_bytes_get_size (block->payload);
@@ -624,13 +835,20 @@ push_block (GstKvsDemux *self, GstKvsDemuxStream *stream,
   GstFlowReturn ret;
   GstBuffer *buf;
 
-  if (already_pushed (stream, frag)) {
+  if (already_pushed (self, stream)) {
     GST_DEBUG_OBJECT (stream->pad, "block %u of fragment %s already pushed",
-        stream->fragment_blocks, frag->fragment_number);
+        stream->fragment_blocks, self->frag_number);
     stream->fragment_blocks++;
     return GST_FLOW_OK;
   }
   stream->in_fragment = TRUE;
+  if (gst_util_uint64_scale_int (frames, GST_SECOND, stream->rate)
+      > self->block_ns) {
+    self->block_ns =
+        gst_util_uint64_scale_int (frames, GST_SECOND, stream->rate);
+    if (self->have_time_base)
+      update_latency (self, FALSE);
+  }
   ret = align_stream (self, stream, block->pts_ns, fill);
   if (ret != GST_FLOW_OK || frames == 0)
     goto done;
@@ -645,27 +863,102 @@ push_block (GstKvsDemux *self, GstKvsDemuxStream *stream,
   ret = push_buffer (self, stream, buf, frames);
 
 done:
-  remember_pushed (stream, frag);
+  remember_pushed (self, stream, stream->fragment_blocks + 1);
   stream->fragment_blocks++;
   return ret;
 }
 
-static void
-set_origin (GstKvsDemux *self, const KvsFragment *frag)
+static const KvsTrack *
+find_track (GPtrArray *tracks, guint64 number)
 {
   guint i;
 
-  for (i = 0; i < frag->blocks->len; i++) {
-    const KvsBlock *b = g_ptr_array_index (frag->blocks, i);
-    const KvsTrack *t = kvs_fragment_find_track (frag, b->track_number);
+  for (i = 0; tracks != NULL && i < tracks->len; i++) {
+    const KvsTrack *t = g_ptr_array_index (tracks, i);
 
-    if (t == NULL || b->pts_ns == KVS_NONE || find_stream (self, t) == NULL)
-      continue;
-    if (!self->have_origin || b->pts_ns < self->origin_ns) {
-      self->origin_ns = b->pts_ns;
-      self->have_origin = TRUE;
-    }
+    if (t->number == number)
+      return t;
   }
+  return NULL;
+}
+
+static GstKvsDemuxStream *
+block_stream (GstKvsDemux *self, const KvsBlock *block)
+{
+  const KvsTrack *t = find_track (self->tracks, block->track_number);
+
+  return t != NULL && track_is_pcm (t) ? find_stream (self, t) : NULL;
+}
+
+/* PTS 0 is the earliest block the first audio pushed holds. */
+static void
+set_origin (GstKvsDemux *self, KvsBlock **blocks, guint n)
+{
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    if (blocks[i]->pts_ns == KVS_NONE || block_stream (self, blocks[i]) == NULL)
+      continue;
+    if (!self->have_origin || blocks[i]->pts_ns < self->origin_ns)
+      self->origin_ns = blocks[i]->pts_ns;
+    self->have_origin = TRUE;
+  }
+}
+
+/* The fragment's first audio: the pads (at the first fragment), and the
+ * formats, from the MimeType tag seen so far or the last fragment's. */
+static void
+start_fragment_audio (GstKvsDemux *self)
+{
+  const gchar *mime = self->frag_mime ? self->frag_mime : self->last_mime;
+  guint i;
+
+  self->audio_started = TRUE;
+  if (self->tracks == NULL)
+    return;
+  if (!self->no_more_pads && self->tracks->len > 0)
+    create_pads (self, self->tracks, mime);
+  for (i = 0; i < self->tracks->len; i++) {
+    const KvsTrack *t = g_ptr_array_index (self->tracks, i);
+    GstKvsDemuxStream *s = find_stream (self, t);
+
+    if (s != NULL && track_is_pcm (t))
+      update_stream_format (self, s, t, mime);
+  }
+}
+
+static GstFlowReturn
+release_blocks (GstKvsDemux *self, KvsBlock **blocks, guint n, gboolean fill)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  guint i;
+
+  if (!self->audio_started)
+    start_fragment_audio (self);
+  if (!self->have_origin)
+    set_origin (self, blocks, n);
+  for (i = 0; i < n && ret == GST_FLOW_OK; i++) {
+    GstKvsDemuxStream *s = block_stream (self, blocks[i]);
+
+    if (s != NULL)
+      ret = push_block (self, s, blocks[i], fill);
+  }
+  return ret;
+}
+
+static GstFlowReturn
+release_held (GstKvsDemux *self, gboolean fill)
+{
+  GstFlowReturn ret;
+
+  if (self->held->len == 0)
+    return GST_FLOW_OK;
+  GST_DEBUG_OBJECT (self, "contact %s: pushing %u held blocks",
+      GST_STR_NULL (self->last_contact), self->held->len);
+  ret = release_blocks (self, (KvsBlock **) self->held->pdata, self->held->len,
+      fill);
+  g_ptr_array_set_size (self->held, 0);
+  return ret;
 }
 
 /* A track with no block at all in a fragment where the others have audio
@@ -699,41 +992,6 @@ level_streams (GstKvsDemux *self, const KvsFragment *frag, gboolean fill)
           gst_util_uint64_scale_round (target - end, s->rate, GST_SECOND),
           fill);
   }
-  return ret;
-}
-
-static GstFlowReturn
-push_fragment_audio (GstKvsDemux *self, const KvsFragment *frag, gboolean fill)
-{
-  GstFlowReturn ret = GST_FLOW_OK;
-  guint i;
-
-  for (i = 0; i < self->streams->len; i++) {
-    GstKvsDemuxStream *s = g_ptr_array_index (self->streams, i);
-
-    s->in_fragment = FALSE;
-    s->fragment_blocks = 0;
-  }
-  for (i = 0; i < frag->tracks->len; i++) {
-    const KvsTrack *t = g_ptr_array_index (frag->tracks, i);
-    GstKvsDemuxStream *s = find_stream (self, t);
-
-    if (s != NULL && track_is_pcm (t))
-      update_stream_format (self, s, t, frag);
-  }
-  if (!self->have_origin)
-    set_origin (self, frag);
-
-  for (i = 0; i < frag->blocks->len && ret == GST_FLOW_OK; i++) {
-    const KvsBlock *b = g_ptr_array_index (frag->blocks, i);
-    const KvsTrack *t = kvs_fragment_find_track (frag, b->track_number);
-    GstKvsDemuxStream *s = t && track_is_pcm (t) ? find_stream (self, t) : NULL;
-
-    if (s != NULL)
-      ret = push_block (self, s, frag, b, fill);
-  }
-  if (ret == GST_FLOW_OK)
-    ret = level_streams (self, frag, fill);
   return ret;
 }
 
@@ -822,91 +1080,259 @@ end_stream (GstKvsDemux *self)
   return GST_FLOW_EOS;
 }
 
-/* TRUE: the fragment belongs to the call; FALSE with *ret = EOS: the call
- * is over; FALSE with *ret = OK: not ours yet, dropped. */
-static gboolean
-accept_contact (GstKvsDemux *self, const gchar *target, gboolean stop,
-    GstFlowReturn *ret)
+/* Judges the contact a fragment's ContactId tag (or, without one, the
+ * fragment before it) names; the first accepted one becomes the call's. */
+static Verdict
+judge_contact (GstKvsDemux *self, const Settings *set, const gchar *contact)
 {
-  const gchar *contact = self->last_contact;
-
-  *ret = GST_FLOW_OK;
-  if (target != NULL) {
-    if (!g_strcmp0 (contact, target)) {
+  if (set->target != NULL) {
+    if (!g_strcmp0 (contact, set->target)) {
       self->seen_target = TRUE;
-      return TRUE;
+      return VERDICT_ACCEPT;
     }
-    if (self->seen_target) {
-      GST_INFO_OBJECT (self, "contact %s follows %s: end of the call",
-          GST_STR_NULL (contact), target);
-      *ret = end_stream (self);
-    }
-    return FALSE;
+    return self->seen_target ? VERDICT_END : VERDICT_REJECT;
   }
-  if (!stop || contact == NULL)
-    return TRUE;
+  if (!set->stop || contact == NULL)
+    return VERDICT_ACCEPT;
   if (self->call_contact == NULL) {
     self->call_contact = g_strdup (contact);
-    return TRUE;
+    return VERDICT_ACCEPT;
   }
-  if (!strcmp (self->call_contact, contact))
-    return TRUE;
-  GST_INFO_OBJECT (self, "contact %s follows %s: end of the call", contact,
-      self->call_contact);
-  *ret = end_stream (self);
+  return strcmp (self->call_contact, contact) ? VERDICT_END : VERDICT_ACCEPT;
+}
+
+/* The fate of a fragment's audio before its contact is known. Without a
+ * contact to compare with, there is nothing to wait for: the contact it
+ * turns out to have becomes the call's. In block mode, the call's contact
+ * is taken to go on; otherwise the fragment waits. */
+static Fate
+presume_fate (GstKvsDemux *self, const Settings *set)
+{
+  if (set->target == NULL && (!set->stop || self->call_contact == NULL))
+    return FATE_PUSH;
+  if (set->mode == GST_KVS_DEMUX_LATENCY_BLOCK
+      && (set->target == NULL
+          || (self->seen_target
+              && !g_strcmp0 (self->last_contact, set->target))))
+    return FATE_PUSH;
+  return FATE_HOLD;
+}
+
+static gboolean
+pushed_in_fragment (GstKvsDemux *self)
+{
+  guint i;
+
+  for (i = 0; i < self->streams->len; i++) {
+    GstKvsDemuxStream *s = g_ptr_array_index (self->streams, i);
+
+    if (s->in_fragment)
+      return TRUE;
+  }
   return FALSE;
 }
 
 static GstFlowReturn
-handle_fragment (GstKvsDemux *self, const KvsFragment *frag)
+apply_verdict (GstKvsDemux *self, const Settings *set, Verdict verdict)
 {
-  g_autofree gchar *target = NULL;
-  gboolean stop, fill;
-  GstFlowReturn ret;
-
-  GST_OBJECT_LOCK (self);
-  target = g_strdup (self->contact_id);
-  stop = self->stop_on_contact_change;
-  fill = self->fill_gaps;
-  GST_OBJECT_UNLOCK (self);
-
-  if (frag->contact_id) {
-    g_free (self->last_contact);
-    self->last_contact = g_strdup (frag->contact_id);
+  switch (verdict) {
+    case VERDICT_ACCEPT:
+      if (self->fate == FATE_PUSH || self->fate == FATE_DROP)
+        return GST_FLOW_OK;
+      self->fate = FATE_PUSH;
+      return release_held (self, set->fill);
+    case VERDICT_END:
+      if (!self->ending) {
+        GST_INFO_OBJECT (self, "contact %s follows %s: end of the call",
+            GST_STR_NULL (self->last_contact),
+            set->target ? set->target : self->call_contact);
+        if (self->fate == FATE_PUSH && pushed_in_fragment (self))
+          GST_WARNING_OBJECT (self,
+              "contact %s: its ContactId tag came after some of its audio, "
+              "which went out (latency-mode=block)",
+              GST_STR_NULL (self->last_contact));
+      }
+      self->ending = TRUE;
+      break;
+    case VERDICT_REJECT:
+      GST_DEBUG_OBJECT (self, "contact %s: not %s, dropped",
+          GST_STR_NULL (self->last_contact), set->target);
+      break;
   }
-  GST_DEBUG_OBJECT (self,
-      "fragment %s: %u tracks, %u audio blocks, "
-      "contact %s%s",
-      GST_STR_NULL (frag->fragment_number), frag->tracks->len,
-      frag->blocks->len, GST_STR_NULL (self->last_contact),
-      frag->truncated ? ", truncated" : "");
-  post_fragment_message (self, frag);
+  self->fate = FATE_DROP;
+  g_ptr_array_set_size (self->held, 0);
+  return GST_FLOW_OK;
+}
 
-  if (frag->error_code || frag->error_id != KVS_NONE) {
-    ret = report_inband_error (self, frag);
-    if (ret != GST_FLOW_OK)
-      return ret;
+static void
+begin_fragment (GstKvsDemux *self)
+{
+  guint i;
+
+  clear_fragment (self);
+  self->in_fragment = TRUE;
+  for (i = 0; i < self->streams->len; i++) {
+    GstKvsDemuxStream *s = g_ptr_array_index (self->streams, i);
+
+    s->in_fragment = FALSE;
+    s->fragment_blocks = 0;
   }
-  if (!accept_contact (self, target, stop, &ret))
-    return ret;
-  if (!self->no_more_pads && frag->tracks->len > 0)
-    create_pads (self, frag);
-  if (self->streams->len == 0)
-    return GST_FLOW_OK;
-  return push_fragment_audio (self, frag, fill);
+}
+
+/* The number may follow blocks already pushed: they count for resuming. */
+static void
+set_fragment_number (GstKvsDemux *self, const gchar *number)
+{
+  guint i;
+
+  g_free (self->frag_number);
+  self->frag_number = g_strdup (number);
+  for (i = 0; i < self->streams->len; i++) {
+    GstKvsDemuxStream *s = g_ptr_array_index (self->streams, i);
+
+    if (s->fragment_blocks > 0)
+      remember_pushed (self, s, s->fragment_blocks);
+  }
 }
 
 static GstFlowReturn
-handle_fragments (GstKvsDemux *self)
+handle_tag (GstKvsDemux *self, const Settings *set, const KvsTag *tag)
+{
+  if (!strcmp (tag->name, "ContactId")) {
+    g_free (self->frag_contact);
+    self->frag_contact = g_strdup (tag->value);
+    g_free (self->last_contact);
+    self->last_contact = g_strdup (tag->value);
+    return apply_verdict (self, set, judge_contact (self, set, tag->value));
+  }
+  if (!strcmp (tag->name, "MimeType")) {
+    g_free (self->frag_mime);
+    self->frag_mime = g_strdup (tag->value);
+  } else if (!strcmp (tag->name, "AWS_KINESISVIDEO_FRAGMENT_NUMBER")) {
+    set_fragment_number (self, tag->value);
+  }
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+handle_block (GstKvsDemux *self, const Settings *set, KvsEvent *ev)
+{
+  KvsBlock *block = ev->block;
+
+  if (block->pts_ns != KVS_NONE) {
+    self->frag_first_ns = MIN (self->frag_first_ns, block->pts_ns);
+    self->frag_last_ns = MAX (self->frag_last_ns, block->pts_ns);
+  }
+  if (self->fate == FATE_UNDECIDED) {
+    self->fate = presume_fate (self, set);
+    if (self->fate == FATE_HOLD) {
+      GST_DEBUG_OBJECT (self,
+          "fragment %s: holding its audio until its "
+          "ContactId tag",
+          GST_STR_NULL (self->frag_number));
+      if (self->have_time_base && !self->held_live) {
+        self->held_live = TRUE;
+        update_latency (self, FALSE);
+      }
+    }
+  }
+  switch (self->fate) {
+    case FATE_PUSH:
+      return release_blocks (self, &block, 1, set->fill);
+    case FATE_HOLD:
+      g_ptr_array_add (self->held, g_steal_pointer (&ev->block));
+      break;
+    default:
+      break;
+  }
+  return GST_FLOW_OK;
+}
+
+/* The fragment is complete (or cut short): without a ContactId tag of its
+ * own, the contact carried from the fragment before it decides. */
+static GstFlowReturn
+handle_fragment_end (GstKvsDemux *self, const Settings *set,
+    const KvsFragment *frag)
 {
   GstFlowReturn ret = GST_FLOW_OK;
-  KvsFragment *frag;
 
-  while ((frag = kvs_parser_pop_fragment (self->parser)) != NULL) {
-    if (ret == GST_FLOW_OK && !self->eos)
-      ret = handle_fragment (self, frag);
-    kvs_fragment_free (frag);
+  GST_DEBUG_OBJECT (self,
+      "fragment %s: %u tracks, %u audio blocks, contact %s%s",
+      GST_STR_NULL (frag->fragment_number), frag->tracks->len, frag->n_blocks,
+      GST_STR_NULL (self->last_contact), frag->truncated ? ", truncated" : "");
+  if (self->fate == FATE_UNDECIDED || self->fate == FATE_HOLD)
+    ret = apply_verdict (self, set,
+        judge_contact (self, set, self->last_contact));
+  if (ret == GST_FLOW_OK && self->fate == FATE_PUSH) {
+    if (!self->no_more_pads && frag->tracks->len > 0)
+      create_pads (self, frag->tracks,
+          frag->mime_type ? frag->mime_type : self->last_mime);
+    ret = level_streams (self, frag, set->fill);
   }
+  if (self->frag_first_ns != KVS_NONE) {
+    self->fragment_ns = MAX (self->fragment_ns,
+        self->frag_last_ns - self->frag_first_ns + self->block_ns);
+    if (self->held_live)
+      update_latency (self, FALSE);
+  }
+  if (self->frag_mime) {
+    g_free (self->last_mime);
+    self->last_mime = g_strdup (self->frag_mime);
+  }
+  self->in_fragment = FALSE;
+
+  post_fragment_message (self, frag);
+  if (frag->error_code || frag->error_id != KVS_NONE) {
+    GstFlowReturn err = report_inband_error (self, frag);
+
+    if (err != GST_FLOW_OK)
+      return err;
+  }
+  if (self->ending)
+    return end_stream (self);
+  return ret;
+}
+
+static GstFlowReturn
+handle_event (GstKvsDemux *self, const Settings *set, KvsEvent *ev)
+{
+  if (!self->in_fragment)
+    begin_fragment (self);
+  switch (ev->type) {
+    case KVS_EVENT_TAG:
+      return handle_tag (self, set, ev->tag);
+    case KVS_EVENT_CLUSTER:
+      g_clear_pointer (&self->tracks, g_ptr_array_unref);
+      self->tracks = g_steal_pointer (&ev->tracks);
+      return GST_FLOW_OK;
+    case KVS_EVENT_BLOCK:
+      return handle_block (self, set, ev);
+    case KVS_EVENT_FRAGMENT:
+      return handle_fragment_end (self, set, ev->fragment);
+  }
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+handle_events (GstKvsDemux *self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  Settings set;
+  KvsEvent *ev;
+
+  GST_OBJECT_LOCK (self);
+  set.target = g_strdup (self->contact_id);
+  set.stop = self->stop_on_contact_change;
+  set.fill = self->fill_gaps;
+  set.mode = self->latency_mode;
+  GST_OBJECT_UNLOCK (self);
+
+  while ((ev = kvs_parser_pop_event (self->parser)) != NULL) {
+    if (ret == GST_FLOW_OK && !self->eos)
+      ret = handle_event (self, &set, ev);
+    kvs_event_free (ev);
+  }
+  g_free (set.target);
   if (self->eos)
     return GST_FLOW_EOS;
   return ret;
@@ -944,7 +1370,7 @@ parse_available (GstKvsDemux *self)
     gst_adapter_flush (self->adapter, consumed);
     self->needed = kvs_parser_get_needed (self->parser);
 
-    ret = handle_fragments (self);
+    ret = handle_events (self);
     if (!ok) {
       post_parse_error (self, err);
       self->failed = TRUE;
@@ -978,7 +1404,7 @@ gst_kvs_demux_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
     gst_adapter_clear (self->adapter);
     kvs_parser_discont (self->parser);
     self->needed = 1;
-    ret = handle_fragments (self);
+    ret = handle_events (self);
     if (ret != GST_FLOW_OK) {
       gst_buffer_unref (buffer);
       return ret;
@@ -996,10 +1422,19 @@ drain (GstKvsDemux *self)
 
   if (self->eos || self->failed)
     return;
+  /* kvssrc ends like this when the stream produced nothing before its
+   * idle timeout: there is no MKV to judge. */
+  if (kvs_parser_get_offset (self->parser) == 0
+      && gst_adapter_available (self->adapter) == 0) {
+    GST_ELEMENT_ERROR (self, STREAM, DEMUX,
+        ("the stream ended before any media arrived"),
+        ("end of stream before the first byte"));
+    return;
+  }
   ok = kvs_parser_finish (self->parser, gst_adapter_available (self->adapter),
       &err);
   gst_adapter_clear (self->adapter);
-  handle_fragments (self);
+  handle_events (self);
   if (ok)
     return;
   /* A GetMedia session cut mid-fragment ends like this: what was complete
@@ -1030,6 +1465,7 @@ gst_kvs_demux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     case GST_EVENT_FLUSH_STOP:
       gst_adapter_clear (self->adapter);
       kvs_parser_reset (self->parser);
+      clear_fragment (self);
       self->needed = 1;
       self->eos = FALSE;
       self->failed = FALSE;
@@ -1042,6 +1478,32 @@ gst_kvs_demux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
       break;
   }
   return gst_pad_event_default (pad, parent, event);
+}
+
+/* Live: upstream's minimum plus what this element holds back (see
+ * update_latency). */
+static gboolean
+gst_kvs_demux_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstKvsDemux *self = GST_KVS_DEMUX (parent);
+  GstClockTime min, max, own;
+  gboolean live;
+
+  if (GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return gst_pad_query_default (pad, parent, query);
+  if (!gst_pad_peer_query (self->sinkpad, query))
+    return FALSE;
+  gst_query_parse_latency (query, &live, &min, &max);
+  if (live) {
+    GST_OBJECT_LOCK (self);
+    own = self->latency;
+    GST_OBJECT_UNLOCK (self);
+    min += own;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += own;
+    gst_query_set_latency (query, live, min, max);
+  }
+  return TRUE;
 }
 
 static GstStateChangeReturn

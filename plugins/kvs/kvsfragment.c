@@ -100,6 +100,8 @@ struct _KvsParser
 
   KvsFragment *frag;
   GQueue done;
+  gboolean incremental;
+  GQueue events; /* KvsEvent, in incremental mode */
 };
 
 static const ElementInfo *
@@ -153,7 +155,7 @@ kvs_track_copy (const KvsTrack *track)
   return copy;
 }
 
-static void
+void
 kvs_block_free (KvsBlock *block)
 {
   g_bytes_unref (block->payload);
@@ -166,6 +168,56 @@ kvs_tag_free (KvsTag *tag)
   g_free (tag->name);
   g_free (tag->value);
   g_free (tag);
+}
+
+static GPtrArray *
+copy_tracks (GPtrArray *tracks)
+{
+  GPtrArray *copy =
+      g_ptr_array_new_full (tracks->len, (GDestroyNotify) kvs_track_free);
+  guint i;
+
+  for (i = 0; i < tracks->len; i++)
+    g_ptr_array_add (copy, kvs_track_copy (g_ptr_array_index (tracks, i)));
+  return copy;
+}
+
+static void
+queue_event (KvsParser *p, KvsEventType type, gpointer data)
+{
+  KvsEvent *ev = g_new0 (KvsEvent, 1);
+
+  ev->type = type;
+  switch (type) {
+    case KVS_EVENT_TAG:
+      ev->tag = data;
+      break;
+    case KVS_EVENT_CLUSTER:
+      ev->tracks = data;
+      break;
+    case KVS_EVENT_BLOCK:
+      ev->block = data;
+      break;
+    case KVS_EVENT_FRAGMENT:
+      ev->fragment = data;
+      break;
+  }
+  g_queue_push_tail (&p->events, ev);
+}
+
+void
+kvs_event_free (KvsEvent *ev)
+{
+  if (ev == NULL)
+    return;
+  if (ev->tag)
+    kvs_tag_free (ev->tag);
+  if (ev->tracks)
+    g_ptr_array_unref (ev->tracks);
+  if (ev->block)
+    kvs_block_free (ev->block);
+  kvs_fragment_free (ev->fragment);
+  g_free (ev);
 }
 
 static KvsFragment *
@@ -294,7 +346,10 @@ finish_fragment (KvsParser *p, gboolean truncated)
         kvs_track_copy (g_ptr_array_index (p->tracks, i)));
   p->frag->timecode_scale = p->timecode_scale;
   p->frag->truncated = truncated;
-  g_queue_push_tail (&p->done, p->frag);
+  if (p->incremental)
+    queue_event (p, KVS_EVENT_FRAGMENT, p->frag);
+  else
+    g_queue_push_tail (&p->done, p->frag);
   p->frag = kvs_fragment_new ();
 }
 
@@ -326,6 +381,7 @@ kvs_parser_new (void)
   p->tracks = g_ptr_array_new_with_free_func ((GDestroyNotify) kvs_track_free);
   p->frag = kvs_fragment_new ();
   g_queue_init (&p->done);
+  g_queue_init (&p->events);
   kvs_parser_reset (p);
   return p;
 }
@@ -335,6 +391,7 @@ kvs_parser_reset (KvsParser *p)
 {
   clear_stack (p);
   g_queue_clear_full (&p->done, (GDestroyNotify) kvs_fragment_free);
+  g_queue_clear_full (&p->events, (GDestroyNotify) kvs_event_free);
   kvs_fragment_free (p->frag);
   p->frag = kvs_fragment_new ();
   reset_segment (p);
@@ -352,6 +409,7 @@ kvs_parser_free (KvsParser *p)
     return;
   clear_stack (p);
   g_queue_clear_full (&p->done, (GDestroyNotify) kvs_fragment_free);
+  g_queue_clear_full (&p->events, (GDestroyNotify) kvs_event_free);
   kvs_fragment_free (p->frag);
   g_ptr_array_unref (p->tracks);
   g_free (p);
@@ -373,6 +431,21 @@ KvsFragment *
 kvs_parser_pop_fragment (KvsParser *p)
 {
   return g_queue_pop_head (&p->done);
+}
+
+/* Set before the first bytes are parsed; the caller drains the events
+ * after each kvs_parser_parse() call, so they never hold more than the
+ * bytes offered to it. */
+void
+kvs_parser_set_incremental (KvsParser *p, gboolean incremental)
+{
+  p->incremental = incremental;
+}
+
+KvsEvent *
+kvs_parser_pop_event (KvsParser *p)
+{
+  return g_queue_pop_head (&p->events);
 }
 
 static void
@@ -464,6 +537,13 @@ commit_simple_tag (KvsParser *p, Frame *f, GError **error)
   tag->value = f->tag_value ? g_steal_pointer (&f->tag_value) : g_strdup ("");
   g_ptr_array_add (p->frag->tags, tag);
   interpret_tag (p, tag->name, tag->value);
+  if (p->incremental) {
+    KvsTag *copy = g_new0 (KvsTag, 1);
+
+    copy->name = g_strdup (tag->name);
+    copy->value = g_strdup (tag->value);
+    queue_event (p, KVS_EVENT_TAG, copy);
+  }
   return TRUE;
 }
 
@@ -540,6 +620,8 @@ start_master (KvsParser *p, guint32 id)
     case KVS_EBML_ID_CLUSTER:
       p->frag->n_clusters++;
       p->have_cluster_timecode = FALSE;
+      if (p->incremental)
+        queue_event (p, KVS_EVENT_CLUSTER, copy_tracks (p->tracks));
       break;
     default:
       break;
@@ -797,8 +879,11 @@ add_block (KvsParser *p, guint64 track, gint16 rel, const guint8 *data,
       b->pts_ns = (guint64) b->timecode * p->timecode_scale;
   }
   b->payload = g_bytes_new (data, size);
-  g_ptr_array_add (p->frag->blocks, b);
   p->frag->audio_bytes += size;
+  if (p->incremental)
+    queue_event (p, KVS_EVENT_BLOCK, b);
+  else
+    g_ptr_array_add (p->frag->blocks, b);
 }
 
 /* Returns the bytes used (0: p->needed set, waiting for more). Only the

@@ -6,7 +6,15 @@
  * offers contiguous bytes; kvs_parser_parse() consumes whole elements and
  * says through kvs_parser_get_needed() how many contiguous bytes it needs
  * to go on. Skipped elements (video frames, Cues) are consumed piecewise,
- * so the caller never holds more than one capped element. */
+ * so the caller never holds more than one capped element.
+ *
+ * Two ways to take the results. By default, kvs_parser_pop_fragment()
+ * hands out each fragment once it is complete, blocks included. After
+ * kvs_parser_set_incremental(), kvs_parser_pop_event() hands out, in
+ * document order, each tag, each Cluster start (with the tracks) and each
+ * audio block as soon as its bytes are parsed, then the complete fragment
+ * without its blocks: a live consumer need not wait for the fragment's
+ * end. The caps (KVS_MAX_FRAGMENT_AUDIO included) apply in both modes. */
 #ifndef KVS_FRAGMENT_H
 #define KVS_FRAGMENT_H
 
@@ -72,7 +80,8 @@ typedef struct
 typedef struct
 {
   GPtrArray *tracks;            /* KvsTrack, as of this fragment */
-  GPtrArray *blocks;            /* KvsBlock of audio tracks, stream order */
+  GPtrArray *blocks;            /* KvsBlock of audio tracks, stream order;
+                                 * empty in incremental mode */
   GPtrArray *tags;              /* KvsTag, document order, AWS ones too */
   guint64 timecode_scale;
   guint n_clusters;
@@ -94,6 +103,23 @@ typedef struct
   guint64 millis_behind_now;
 } KvsFragment;
 
+typedef enum
+{
+  KVS_EVENT_TAG,                /* a SimpleTag of the current fragment */
+  KVS_EVENT_CLUSTER,            /* a Cluster starts: the tracks to map */
+  KVS_EVENT_BLOCK,              /* an audio block */
+  KVS_EVENT_FRAGMENT            /* the fragment is complete (no blocks) */
+} KvsEventType;
+
+typedef struct
+{
+  KvsEventType type;
+  KvsTag *tag;                  /* TAG */
+  GPtrArray *tracks;            /* CLUSTER: KvsTrack, the Segment's */
+  KvsBlock *block;              /* BLOCK */
+  KvsFragment *fragment;        /* FRAGMENT: truncated, tags, metadata */
+} KvsEvent;
+
 typedef struct _KvsParser KvsParser;
 
 KvsParser *   kvs_parser_new          (void);
@@ -106,6 +132,9 @@ gboolean      kvs_parser_parse        (KvsParser * parser,
 gsize         kvs_parser_get_needed   (KvsParser * parser);
 guint64       kvs_parser_get_offset   (KvsParser * parser);
 KvsFragment * kvs_parser_pop_fragment (KvsParser * parser);
+void          kvs_parser_set_incremental (KvsParser * parser,
+                                       gboolean incremental);
+KvsEvent *    kvs_parser_pop_event    (KvsParser * parser);
 
 void          kvs_parser_discont      (KvsParser * parser);
 gboolean      kvs_parser_finish       (KvsParser * parser, gsize pending,
@@ -115,11 +144,14 @@ const KvsTrack * kvs_fragment_find_track (const KvsFragment * fragment,
                                           guint64 number);
 gboolean      kvs_track_is_audio      (const KvsTrack * track);
 void          kvs_fragment_free       (KvsFragment * fragment);
+void          kvs_event_free          (KvsEvent * event);
+void          kvs_block_free          (KvsBlock * block);
 
 gboolean      kvs_parse_timestamp_ms  (const gchar * str, guint64 * ms);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KvsFragment, kvs_fragment_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KvsParser, kvs_parser_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KvsEvent, kvs_event_free)
 
 G_END_DECLS
 

@@ -1,7 +1,8 @@
 /* GstCheck tests of kvsdemux: Connect-shaped streams from kvs-fixture.c,
  * checked sample by sample on both pads, pushed in random-sized chunks;
  * contacts, gaps, resume after a reconnect, in-band errors, hostile input
- * and the conformance captures. */
+ * and the conformance captures, in both latency modes; blocks pushed
+ * before their fragment ends, the LATENCY query, live running time. */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <string.h>
@@ -21,7 +22,17 @@ typedef struct
   GstClockTime gap_duration;
   gboolean eos;
   GstCaps *caps;
+  GstClockTime segment_base;
 } Collector;
+
+/* The latency-mode of the test case running ("fragment" or "block"). */
+static const gchar *latency_mode = "fragment";
+
+static gboolean
+block_mode (void)
+{
+  return !strcmp (latency_mode, "block");
+}
 
 typedef struct
 {
@@ -85,6 +96,13 @@ collector_event (GstPad *pad, GstObject *parent, GstEvent *event)
       gst_caps_replace (&c->caps, caps);
       break;
     }
+    case GST_EVENT_SEGMENT: {
+      const GstSegment *segment;
+
+      gst_event_parse_segment (event, &segment);
+      c->segment_base = segment->base;
+      break;
+    }
     case GST_EVENT_EOS:
       c->eos = TRUE;
       break;
@@ -139,6 +157,8 @@ ctx_init_with_caps (Ctx *ctx, const gchar *caps)
       ctx);
   g_signal_connect (ctx->h->element, "no-more-pads",
       G_CALLBACK (no_more_pads_cb), ctx);
+  gst_util_set_object_arg (G_OBJECT (ctx->h->element), "latency-mode",
+      latency_mode);
   gst_harness_play (ctx->h);
   if (caps != NULL) {
     gst_harness_set_src_caps_str (ctx->h, caps);
@@ -566,7 +586,11 @@ GST_START_TEST (test_contact_id_filter)
   g_object_set (ctx.h->element, "contact-id", "contact-b", NULL);
   fail_unless_equals_int (push_chunks (&ctx, s->data, s->len, 17, 4000),
       GST_FLOW_EOS);
-  expect_pattern (from, TRUE, 8192, 2 * 8192);
+  /* Fragment 2 (contact-b, tag after its audio) waits for its tag in both
+   * modes: contact-b was not confirmed yet. Fragment 4 (contact-c, tag
+   * after its audio) is held in fragment mode; block mode takes it for
+   * contact-b's until its tag, which ends the stream: it leaks. */
+  expect_pattern (from, TRUE, 8192, (block_mode () ? 3 : 2) * 8192);
   assert_samples (&ctx.from, from);
   fail_unless (ctx.from.eos);
   ctx_clear (&ctx);
@@ -685,8 +709,12 @@ GST_START_TEST (test_resume_after_reconnect)
   ctx_init (&ctx);
   fail_unless_equals_int (push_chunks (&ctx, s->data, cut, 29, 700),
       GST_FLOW_OK);
-  /* Fragment 2 waits whole: its ContactId could still come. */
-  fail_unless_equals_int (ctx.from.samples->len, 8192);
+  /* Fragment 2's ContactId trails its audio: in fragment mode it waits
+   * whole, in block mode its first blocks are out before the cut. */
+  if (block_mode ())
+    fail_unless (ctx.from.samples->len > 8192 + 4 * 512);
+  else
+    fail_unless_equals_int (ctx.from.samples->len, 8192);
   buf = gst_buffer_new_memdup (s->data + f2_start, f2_end - f2_start);
   GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   fail_unless_equals_int (gst_harness_push (ctx.h, buf), GST_FLOW_OK);
@@ -937,13 +965,232 @@ GST_START_TEST (test_conformance_payload)
 
 GST_END_TEST;
 
-static Suite *
-kvsdemux_suite (void)
+static gsize
+find_from (GByteArray *s, gsize from, const gchar *needle)
 {
-  Suite *s = suite_create ("kvsdemux");
-  TCase *tc = tcase_create ("general");
+  gsize i, n = strlen (needle);
 
-  suite_add_tcase (s, tc);
+  for (i = from; i + n <= s->len; i++) {
+    if (!memcmp (s->data + i, needle, n))
+      return i;
+  }
+  fail ("'%s' not found", needle);
+  return 0;
+}
+
+/* Fragment 1 (ContactId before its Cluster) pushed up to the tags that
+ * close it: all its blocks are out. Fragment 2 (ContactId after its
+ * audio) pushed up to that tag: block mode has pushed its blocks, fragment
+ * mode still holds them. Ordering only, no timing. */
+GST_START_TEST (test_blocks_before_fragment_end)
+{
+  KvsFixtureFragment specs[2] = {fragment ("1", "c", 0),
+      fragment ("2", "c", 1)};
+  g_autoptr (GByteArray) s = make_stream (specs, 2);
+  g_autoptr (GArray) from = g_array_new (FALSE, TRUE, sizeof (gint16));
+  g_autoptr (GArray) to = g_array_new (FALSE, TRUE, sizeof (gint16));
+  g_autoptr (GPtrArray) msgs = NULL;
+  gsize tail1 = find_from (s, 0, "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW");
+  gsize f2 = find_from (s, tail1, "\x1A\x45\xDF\xA3");
+  gsize contact2 = find_from (s, f2, "ContactId");
+  Ctx ctx;
+
+  ctx_init (&ctx);
+  fail_unless_equals_int (push_chunks (&ctx, s->data, tail1, 41, 300),
+      GST_FLOW_OK);
+  fail_unless_equals_int (ctx.from.samples->len, 8192);
+  fail_unless_equals_int (ctx.to.samples->len, 8192);
+  msgs = fragment_messages (&ctx);
+  fail_unless_equals_int (msgs->len, 0);
+
+  fail_unless_equals_int (push_chunks (&ctx, s->data + tail1, contact2 - tail1,
+                              43, 300),
+      GST_FLOW_OK);
+  fail_unless_equals_int (ctx.from.samples->len, block_mode () ? 16384 : 8192);
+  fail_unless_equals_int (ctx.to.samples->len, block_mode () ? 16384 : 8192);
+
+  fail_unless_equals_int (push_chunks (&ctx, s->data + contact2,
+                              s->len - contact2, 47, 300),
+      GST_FLOW_OK);
+  push_eos (&ctx);
+  expect_pattern (from, TRUE, 0, 2 * 8192);
+  expect_pattern (to, FALSE, 0, 2 * 8192);
+  assert_samples (&ctx.from, from);
+  assert_samples (&ctx.to, to);
+  ctx_clear (&ctx);
+}
+
+GST_END_TEST;
+
+static GstClockTime
+query_min_latency (Ctx *ctx)
+{
+  GstPad *pad = gst_element_get_static_pad (ctx->h->element, "from_customer");
+  GstQuery *q = gst_query_new_latency ();
+  GstClockTime min, max;
+  gboolean live;
+
+  fail_unless (pad != NULL);
+  fail_unless (gst_pad_query (pad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless (live);
+  gst_query_unref (q);
+  gst_object_unref (pad);
+  return min;
+}
+
+static guint
+count_messages (Ctx *ctx, GstMessageType type)
+{
+  guint i, n = 0;
+
+  drain_bus (ctx);
+  for (i = 0; i < ctx->messages->len; i++)
+    n += GST_MESSAGE_TYPE (g_ptr_array_index (ctx->messages, i)) == type;
+  return n;
+}
+
+/* Upstream's 10 ms plus what the demuxer holds: a 64 ms block; a 1024 ms
+ * fragment once fragment mode has had to hold one while audio flowed,
+ * announced with a LATENCY message. */
+static void
+run_latency (gboolean tags_before, GstClockTime expected)
+{
+  KvsFixtureFragment specs[3] = {fragment ("1", "c", 0), fragment ("2", "c", 1),
+      fragment ("3", "c", 2)};
+  g_autoptr (GByteArray) s = NULL;
+  g_autoptr (GByteArray) head = NULL;
+  guint latency_messages;
+  Ctx ctx;
+
+  specs[1].tags_before = tags_before;
+  head = make_stream (specs, 1);
+  s = make_stream (specs, 3);
+  ctx_init (&ctx);
+  gst_harness_set_upstream_latency (ctx.h, 10 * GST_MSECOND);
+  fail_unless_equals_int (push_chunks (&ctx, s->data, head->len, 53, 900),
+      GST_FLOW_OK);
+  fail_unless_equals_uint64 (query_min_latency (&ctx), 74 * GST_MSECOND);
+  latency_messages = count_messages (&ctx, GST_MESSAGE_LATENCY);
+  fail_unless (latency_messages >= 1);
+  fail_unless_equals_int (push_chunks (&ctx, s->data + head->len,
+                              s->len - head->len, 59, 900),
+      GST_FLOW_OK);
+  fail_unless_equals_uint64 (query_min_latency (&ctx), expected);
+  fail_unless_equals_int (count_messages (&ctx, GST_MESSAGE_LATENCY)
+          > latency_messages,
+      expected != 74 * GST_MSECOND);
+  ctx_clear (&ctx);
+}
+
+GST_START_TEST (test_latency_query)
+{
+  run_latency (FALSE,
+      block_mode () ? 74 * GST_MSECOND : (10 + 1024) * GST_MSECOND);
+  /* ContactId before the audio: nothing is ever held. */
+  run_latency (TRUE, 74 * GST_MSECOND);
+}
+
+GST_END_TEST;
+
+/* Behind a live source, the segment starts at the running time the audio
+ * first went out (5 s on the test clock); PTS still count from 0. */
+GST_START_TEST (test_live_running_time)
+{
+  KvsFixtureFragment specs[2] = {fragment ("1", "c", 0),
+      fragment ("2", "c", 1)};
+  g_autoptr (GByteArray) s = make_stream (specs, 2);
+  g_autoptr (GArray) from = g_array_new (FALSE, TRUE, sizeof (gint16));
+  Ctx ctx;
+
+  ctx_init (&ctx);
+  fail_unless (gst_harness_set_time (ctx.h, 5 * GST_SECOND));
+  fail_unless_equals_int (push_chunks (&ctx, s->data, s->len, 61, 2000),
+      GST_FLOW_OK);
+  push_eos (&ctx);
+  fail_unless_equals_uint64 (ctx.from.segment_base, 5 * GST_SECOND);
+  fail_unless_equals_uint64 (ctx.to.segment_base, 5 * GST_SECOND);
+  expect_pattern (from, TRUE, 0, 2 * 8192);
+  assert_samples (&ctx.from, from);
+  ctx_clear (&ctx);
+
+  /* At 0 (as in every other test), the segment starts at 0. */
+  ctx_init (&ctx);
+  fail_unless_equals_int (push_chunks (&ctx, s->data, s->len, 61, 2000),
+      GST_FLOW_OK);
+  fail_unless_equals_uint64 (ctx.from.segment_base, 0);
+  ctx_clear (&ctx);
+}
+
+GST_END_TEST;
+
+/* kvssrc ending before any byte (idle timeout on a silent stream). */
+GST_START_TEST (test_empty_stream)
+{
+  GstMessage *m;
+  Ctx ctx;
+
+  ctx_init (&ctx);
+  push_eos (&ctx);
+  m = pop_message (&ctx, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  fail_unless (message_names (m, "the stream ended before any media arrived"));
+  ctx_clear (&ctx);
+}
+
+GST_END_TEST;
+
+/* Contact a, a again (tag after its audio), then b with its tag after its
+ * audio: fragment mode holds b's fragment until its tag and drops it;
+ * block mode takes it for a's and pushes it (the documented leak) before
+ * the tag ends the stream. */
+GST_START_TEST (test_contact_change_trailing_tag)
+{
+  KvsFixtureFragment specs[4] = {fragment ("1", "contact-a", 0),
+      fragment ("2", "contact-a", 1), fragment ("3", "contact-b", 2),
+      fragment ("4", "contact-b", 3)};
+  g_autoptr (GByteArray) s = NULL;
+  g_autoptr (GArray) from = g_array_new (FALSE, TRUE, sizeof (gint16));
+  g_autoptr (GPtrArray) msgs = NULL;
+  Ctx ctx;
+
+  specs[2].tags_before = FALSE;
+  s = make_stream (specs, 4);
+  ctx_init (&ctx);
+  fail_unless_equals_int (push_chunks (&ctx, s->data, s->len, 67, 3000),
+      GST_FLOW_EOS);
+  expect_pattern (from, TRUE, 0, (block_mode () ? 3 : 2) * 8192);
+  assert_samples (&ctx.from, from);
+  fail_unless (ctx.from.eos && ctx.to.eos);
+  msgs = fragment_messages (&ctx);
+  fail_unless_equals_int (msgs->len, 3);
+  fail_unless_equals_string (gst_structure_get_string (g_ptr_array_index (msgs,
+                                                           2),
+                                 "contact-id"),
+      "contact-b");
+  ctx_clear (&ctx);
+}
+
+GST_END_TEST;
+
+static void
+use_fragment_mode (void)
+{
+  latency_mode = "fragment";
+}
+
+static void
+use_block_mode (void)
+{
+  latency_mode = "block";
+}
+
+static TCase *
+mode_tcase (const gchar *name, void (*setup) (void))
+{
+  TCase *tc = tcase_create (name);
+
+  tcase_add_checked_fixture (tc, setup, NULL);
   tcase_add_test (tc, test_basic_random_chunks);
   tcase_add_test (tc, test_one_byte_pushes);
   tcase_add_test (tc, test_fragment_message);
@@ -954,11 +1201,26 @@ kvsdemux_suite (void)
   tcase_add_test (tc, test_contact_change_eos);
   tcase_add_test (tc, test_contact_id_filter);
   tcase_add_test (tc, test_no_stop_on_contact_change);
+  tcase_add_test (tc, test_contact_change_trailing_tag);
   tcase_add_test (tc, test_inband_error);
   tcase_add_test (tc, test_resume_after_reconnect);
   tcase_add_test (tc, test_hostile_input);
+  tcase_add_test (tc, test_blocks_before_fragment_end);
+  tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_live_running_time);
+  tcase_add_test (tc, test_empty_stream);
   tcase_add_loop_test (tc, test_conformance, 0, G_N_ELEMENTS (element_cases));
   tcase_add_test (tc, test_conformance_payload);
+  return tc;
+}
+
+static Suite *
+kvsdemux_suite (void)
+{
+  Suite *s = suite_create ("kvsdemux");
+
+  suite_add_tcase (s, mode_tcase ("fragment", use_fragment_mode));
+  suite_add_tcase (s, mode_tcase ("block", use_block_mode));
   return s;
 }
 

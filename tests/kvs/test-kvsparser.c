@@ -216,6 +216,133 @@ test_discont_truncates (void)
   g_assert_cmpuint (f->blocks->len, <, 6);
 }
 
+/* Parses @data in incremental mode in pieces of @chunk bytes and rebuilds
+ * the fragments from the events: each BLOCK goes into the fragment whose
+ * FRAGMENT event follows it. Checks the order of the events on the way. */
+static GPtrArray *
+parse_all_incremental (const guint8 *data, gsize len, gsize chunk)
+{
+  g_autoptr (KvsParser) p = kvs_parser_new ();
+  g_autoptr (GByteArray) pending = g_byte_array_new ();
+  g_autoptr (GPtrArray) blocks = g_ptr_array_new ();
+  GPtrArray *frags =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) kvs_fragment_free);
+  gboolean in_cluster = FALSE;
+  gsize pos = 0, consumed;
+  KvsEvent *ev;
+
+  kvs_parser_set_incremental (p, TRUE);
+  while (pos <= len) {
+    gsize n = chunk ? MIN (chunk, len - pos) : len - pos;
+
+    g_byte_array_append (pending, data + pos, n);
+    pos += n;
+    if (pos == len)
+      pos++;
+    while (pending->len >= kvs_parser_get_needed (p)) {
+      g_assert_true (
+          kvs_parser_parse (p, pending->data, pending->len, &consumed, NULL));
+      g_byte_array_remove_range (pending, 0, consumed);
+      if (consumed == 0)
+        break;
+    }
+  }
+  g_assert_true (kvs_parser_finish (p, pending->len, NULL));
+  g_assert_null (kvs_parser_pop_fragment (p));
+  while ((ev = kvs_parser_pop_event (p)) != NULL) {
+    switch (ev->type) {
+      case KVS_EVENT_CLUSTER:
+        g_assert_cmpuint (ev->tracks->len, ==, 2);
+        in_cluster = TRUE;
+        break;
+      case KVS_EVENT_BLOCK:
+        g_assert_true (in_cluster);
+        g_ptr_array_add (blocks, g_steal_pointer (&ev->block));
+        break;
+      case KVS_EVENT_FRAGMENT:
+        g_assert_cmpuint (ev->fragment->blocks->len, ==, 0);
+        while (blocks->len > 0)
+          g_ptr_array_add (ev->fragment->blocks,
+              g_ptr_array_steal_index (blocks, 0));
+        g_ptr_array_add (frags, g_steal_pointer (&ev->fragment));
+        in_cluster = FALSE;
+        break;
+      case KVS_EVENT_TAG:
+        g_assert_nonnull (ev->tag->name);
+        break;
+    }
+    kvs_event_free (ev);
+  }
+  g_assert_cmpuint (blocks->len, ==, 0);
+  return frags;
+}
+
+static void
+test_incremental_every_split (void)
+{
+  g_autoptr (GByteArray) s = two_fragment_stream ();
+  gsize chunk;
+
+  for (chunk = 0; chunk <= 64; chunk++) {
+    g_autoptr (GPtrArray) frags =
+        parse_all_incremental (s->data, s->len, chunk);
+
+    check_two_fragments (frags);
+  }
+}
+
+static gsize
+find_bytes (GByteArray *s, const gchar *needle)
+{
+  gsize i, n = strlen (needle);
+
+  for (i = 0; i + n <= s->len; i++) {
+    if (!memcmp (s->data + i, needle, n))
+      return i;
+  }
+  g_assert_not_reached ();
+}
+
+/* Fed one byte at a time, every block of the first fragment is handed out
+ * before the tags that end its document arrive, and the ContactId tag
+ * written before the Cluster before its first block. */
+static void
+test_incremental_blocks_early (void)
+{
+  g_autoptr (GByteArray) s = two_fragment_stream ();
+  g_autoptr (KvsParser) p = kvs_parser_new ();
+  gsize tail = find_bytes (s, "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW");
+  gsize pos = 0, consumed, fragment_at = 0;
+  guint n_blocks = 0;
+  gboolean contact_first = FALSE;
+  KvsEvent *ev;
+
+  kvs_parser_set_incremental (p, TRUE);
+  while (fragment_at == 0 && pos < s->len) {
+    gsize start = pos;
+
+    while (pos - start < kvs_parser_get_needed (p))
+      pos++;
+    g_assert_true (
+        kvs_parser_parse (p, s->data + start, pos - start, &consumed, NULL));
+    pos = start + consumed;
+    while ((ev = kvs_parser_pop_event (p)) != NULL) {
+      if (ev->type == KVS_EVENT_TAG && !strcmp (ev->tag->name, "ContactId"))
+        contact_first |= n_blocks == 0;
+      if (ev->type == KVS_EVENT_BLOCK) {
+        g_assert_cmpuint (pos, <, tail);
+        n_blocks++;
+      }
+      if (ev->type == KVS_EVENT_FRAGMENT)
+        fragment_at = pos;
+      kvs_event_free (ev);
+    }
+  }
+  g_assert_cmpuint (n_blocks, ==, 6);
+  g_assert_true (contact_first);
+  g_assert_cmpuint (fragment_at, >, tail);
+}
+
 static gchar *
 conformance_path (const gchar *name)
 {
@@ -484,6 +611,10 @@ main (int argc, char **argv)
   g_test_add_func ("/kvs/parser/closes-at-token",
       test_fragment_closes_at_token);
   g_test_add_func ("/kvs/parser/discont", test_discont_truncates);
+  g_test_add_func ("/kvs/parser/incremental-every-split",
+      test_incremental_every_split);
+  g_test_add_func ("/kvs/parser/incremental-blocks-early",
+      test_incremental_blocks_early);
   g_test_add_func ("/kvs/parser/hostile", test_hostile);
   g_test_add_func ("/kvs/parser/conformance-tags", test_conformance_tags);
   for (i = 0; i < G_N_ELEMENTS (conformance_cases); i++) {
