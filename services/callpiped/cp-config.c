@@ -4,6 +4,7 @@
 #endif
 
 #include "cp-config.h"
+#include "cp-template.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ static const KeySpec key_specs[] = {
     {"bot", "region", KEY_STRING, "us-east-1", 0, 0},
     {"bot", "model-id", KEY_STRING, "amazon.nova-2-sonic-v1:0", 0, 0},
     {"bot", "voice-id", KEY_STRING, "matthew", 0, 0},
+    {"bot", "endpoint", KEY_STRING, NULL, 0, 0},
+    {"turn", "timeout", KEY_UINT, "60", 1, 3600},
+    {"turn", "max-audio-seconds", KEY_UINT, "60", 1, 3600},
+    {"turn", "context-ttl", KEY_UINT, "3600", 1, 7 * 86400},
     {"pipelines", "dir", KEY_STRING, NULL, 0, 0},
     {"pipelines", "call", KEY_STRING, NULL, 0, 0},
 };
@@ -199,6 +204,15 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
   if (!get_uint (kf, "storage", "link-ttl", &v, error))
     return NULL;
   c->link_ttl = v;
+  if (!get_uint (kf, "turn", "timeout", &v, error))
+    return NULL;
+  c->turn_timeout = v;
+  if (!get_uint (kf, "turn", "max-audio-seconds", &v, error))
+    return NULL;
+  c->turn_max_seconds = v;
+  if (!get_uint (kf, "turn", "context-ttl", &v, error))
+    return NULL;
+  c->turn_context_ttl = v;
 
   c->data_dir = get_string (kf, "server", "data-dir");
   c->address = get_string (kf, "server", "address");
@@ -209,12 +223,22 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
   c->bot_region = get_string (kf, "bot", "region");
   c->bot_model_id = get_string (kf, "bot", "model-id");
   c->bot_voice_id = get_string (kf, "bot", "voice-id");
+  c->bot_endpoint = get_string (kf, "bot", "endpoint");
   c->pipelines_dir = get_string (kf, "pipelines", "dir");
   c->call_pipeline = get_string (kf, "pipelines", "call");
 
   if (strcmp (c->bot_backend, "local") && strcmp (c->bot_backend, "bedrock")) {
     g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
         "[bot] backend must be 'local' or 'bedrock', not '%s'", c->bot_backend);
+    return NULL;
+  }
+  if (c->bot_endpoint != NULL
+      && (!cp_template_check_value ("BOT_ENDPOINT", c->bot_endpoint, NULL)
+          || (!g_str_has_prefix (c->bot_endpoint, "http://")
+              && !g_str_has_prefix (c->bot_endpoint, "https://")))) {
+    g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
+        "[bot] endpoint must be an http:// or https:// URL, not '%s'",
+        c->bot_endpoint);
     return NULL;
   }
   return g_steal_pointer (&c);
@@ -239,12 +263,19 @@ cp_config_resolve (CpConfig *c, GError **error)
   if (c->storage_uri == NULL)
     c->storage_uri = g_build_filename (c->data_dir, "storage", NULL);
   if (g_str_has_prefix (c->storage_uri, "s3://")) {
-    g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
-        "[storage] uri: s3:// storage needs the s3sink element, which this "
-        "build does not have yet; use a directory");
-    return FALSE;
-  }
-  if (strstr (c->storage_uri, "://") != NULL) {
+    g_autofree gchar *probe = NULL;
+
+    while (g_str_has_suffix (c->storage_uri, "/"))
+      c->storage_uri[strlen (c->storage_uri) - 1] = '\0';
+    probe = g_strconcat (c->storage_uri, "/x", NULL);
+    if (!cp_template_check_value ("RECORDING_LOCATION", probe, NULL)) {
+      g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
+          "[storage] uri must be s3://bucket or s3://bucket/prefix of "
+          "letters, digits and . _ / -, not '%s'",
+          c->storage_uri);
+      return FALSE;
+    }
+  } else if (strstr (c->storage_uri, "://") != NULL) {
     g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
         "[storage] uri must be a directory or s3://bucket/prefix, not '%s'",
         c->storage_uri);
@@ -269,6 +300,7 @@ cp_config_free (CpConfig *c)
   g_free (c->bot_region);
   g_free (c->bot_model_id);
   g_free (c->bot_voice_id);
+  g_free (c->bot_endpoint);
   g_free (c->pipelines_dir);
   g_free (c->call_pipeline);
   g_free (c);

@@ -37,13 +37,18 @@ typedef struct
   guint long_call_warning;      /* seconds */
   gchar *cors_origin;           /* NULL: no CORS headers */
   /* [storage] */
-  gchar *storage_uri;           /* a directory; s3:// is refused for now */
+  gchar *storage_uri;           /* a directory or s3://bucket[/prefix] */
   guint link_ttl;               /* seconds a signed media link stays valid */
   /* [bot] */
   gchar *bot_backend;           /* local | bedrock */
   gchar *bot_region;
   gchar *bot_model_id;
   gchar *bot_voice_id;
+  gchar *bot_endpoint;          /* NULL: the AWS endpoint chain */
+  /* [turn] */
+  guint turn_timeout;           /* seconds one POST /turn may take */
+  guint turn_max_seconds;       /* longest caller audio a turn accepts */
+  guint turn_context_ttl;       /* seconds a sessionId's history is kept */
   /* [pipelines] */
   gchar *pipelines_dir;
   gchar *call_pipeline;         /* fallback for mediaUri calls, or NULL */

@@ -27,7 +27,7 @@ struct _CpMetrics
 };
 
 /* Kinds that always appear, so dashboards see zeros before the first call. */
-static const gchar *const known_kinds[] = {"call"};
+static const gchar *const known_kinds[] = {"call", "turn"};
 
 CpMetrics *
 cp_metrics_new (void)

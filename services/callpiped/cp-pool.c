@@ -2,12 +2,21 @@
 #include "cp-pool.h"
 #include "cp-log.h"
 
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 /* The DESIGN.md §4 pipelines a call runs: KVS media or, for local runs, a
  * mediaUri. */
 #define CALL_PIPELINE "connect-bot"
 #define CALL_MEDIA_PIPELINE "connect-bot-media"
+#define TURN_PIPELINE "connect-turn"
+#define UPLOAD_PIPELINE "storage-upload"
+
+typedef struct
+{
+  CpPoolTurnDoneFunc func;
+  gpointer data;
+} TurnDone;
 
 struct _CpPool
 {
@@ -18,6 +27,7 @@ struct _CpPool
 
   GHashTable *factories; /* name -> CpFactory */
   GHashTable *sessions; /* id -> CpSession */
+  GHashTable *turn_done; /* CpSession -> TurnDone, until it is called */
   guint reap_id;
   gboolean draining;
   CpPoolDrainedFunc drain_done;
@@ -44,6 +54,7 @@ cp_pool_new (const CpConfig *config, CpStore *store, CpStorage *storage,
       (GDestroyNotify) cp_factory_free);
   p->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       (GDestroyNotify) cp_session_free);
+  p->turn_done = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   return p;
 }
 
@@ -54,6 +65,7 @@ cp_pool_free (CpPool *p)
     return;
   if (p->reap_id != 0)
     g_source_remove (p->reap_id);
+  g_hash_table_unref (p->turn_done);
   g_hash_table_unref (p->sessions);
   g_hash_table_unref (p->factories);
   g_free (p);
@@ -99,6 +111,9 @@ cp_pool_log_pipelines (CpPool *p)
 {
   log_factory (p, CALL_PIPELINE);
   log_factory (p, CALL_MEDIA_PIPELINE);
+  log_factory (p, TURN_PIPELINE);
+  if (cp_storage_is_s3 (p->storage))
+    log_factory (p, UPLOAD_PIPELINE);
   if (p->config->call_pipeline != NULL)
     log_factory (p, p->config->call_pipeline);
 }
@@ -123,18 +138,16 @@ internal_error (GError **error, GError *cause)
   return FALSE;
 }
 
-/* mediaUri calls run [pipelines] call when it is set, else the bot's
- * media pipeline; KVS calls run the bot pipeline. */
+/* The factory @name, if its elements (and the storage's, which the
+ * sample parse cannot see behind an element variable) are installed. */
 static CpFactory *
-choose_call_factory (CpPool *p, const CpCallRequest *req, GError **error)
+runnable_factory (CpPool *p, const gchar *name, GError **error)
 {
   g_autoptr (GError) ferr = NULL;
-  const gchar *name = CALL_PIPELINE;
+  const gchar *sink = cp_storage_sink_element (p->storage);
+  GstElementFactory *ef;
   CpFactory *f;
 
-  if (req->media_uri != NULL)
-    name = p->config->call_pipeline ? p->config->call_pipeline
-                                    : CALL_MEDIA_PIPELINE;
   f = get_factory (p, name, &ferr);
   if (f == NULL) {
     internal_error (error, ferr);
@@ -144,7 +157,27 @@ choose_call_factory (CpPool *p, const CpCallRequest *req, GError **error)
     unavailable (f, error);
     return NULL;
   }
+  ef = gst_element_factory_find (sink);
+  if (ef == NULL) {
+    g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_UNAVAILABLE,
+        "the storage needs an element that is not installed: %s", sink);
+    return NULL;
+  }
+  gst_object_unref (ef);
   return f;
+}
+
+/* mediaUri calls run [pipelines] call when it is set, else the bot's
+ * media pipeline; KVS calls run the bot pipeline. */
+static CpFactory *
+choose_call_factory (CpPool *p, const CpCallRequest *req, GError **error)
+{
+  const gchar *name = CALL_PIPELINE;
+
+  if (req->media_uri != NULL)
+    name = p->config->call_pipeline ? p->config->call_pipeline
+                                    : CALL_MEDIA_PIPELINE;
+  return runnable_factory (p, name, error);
 }
 
 /* Keys are the static variable names; values are owned. */
@@ -154,14 +187,29 @@ put (GHashTable *values, const gchar *name, gchar *value)
   g_hash_table_insert (values, (gpointer) name, value);
 }
 
+/* What every bot pipeline takes: the [bot] settings. */
+static GHashTable *
+bot_values (CpPool *p, const gchar *id)
+{
+  GHashTable *v = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+
+  put (v, "SESSION_ID", g_strdup (id));
+  put (v, "BOT_BACKEND", g_strdup (p->config->bot_backend));
+  put (v, "BOT_ENDPOINT",
+      g_strdup (p->config->bot_endpoint ? p->config->bot_endpoint : ""));
+  put (v, "REGION", g_strdup (p->config->bot_region));
+  put (v, "MODEL_ID", g_strdup (p->config->bot_model_id));
+  put (v, "VOICE_ID", g_strdup (p->config->bot_voice_id));
+  return v;
+}
+
 static GHashTable *
 call_values (CpPool *p, const gchar *id, const CpCallRequest *req,
     const gchar *recording_path)
 {
-  GHashTable *v = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  GHashTable *v = bot_values (p, id);
   const gchar *selector = "now";
 
-  put (v, "SESSION_ID", g_strdup (id));
   put (v, "CONTACT_ID", g_strdup (req->contact_id));
   if (req->stream_arn != NULL)
     put (v, "STREAM_ARN", g_strdup (req->stream_arn));
@@ -176,12 +224,10 @@ call_values (CpPool *p, const gchar *id, const CpCallRequest *req,
       g_strdup_printf ("%" G_GINT64_FORMAT, MAX (req->start_timestamp, 0)));
   if (req->media_uri != NULL)
     put (v, "MEDIA_URI", g_strdup (req->media_uri));
-  if (recording_path != NULL)
-    put (v, "RECORDING_PATH", g_strdup (recording_path));
-  put (v, "BOT_BACKEND", g_strdup (p->config->bot_backend));
-  put (v, "REGION", g_strdup (p->config->bot_region));
-  put (v, "MODEL_ID", g_strdup (p->config->bot_model_id));
-  put (v, "VOICE_ID", g_strdup (p->config->bot_voice_id));
+  if (recording_path != NULL) {
+    put (v, "RECORDING_SINK", g_strdup (cp_storage_sink_element (p->storage)));
+    put (v, "RECORDING_LOCATION", g_strdup (recording_path));
+  }
   return v;
 }
 
@@ -214,17 +260,118 @@ schedule_reap (CpPool *p)
     p->reap_id = g_idle_add (reap, p);
 }
 
+static CpSession *start_session (CpPool *p, CpSessionRecord *rec, CpFactory *f,
+    GHashTable *values, GError **error);
+
+/* A call's transcript and intents as a JSON document. */
+static gchar *
+transcript_document (const CpSessionRecord *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonNode) conv = NULL;
+  JsonObject *o = NULL;
+
+  if (r->conversation_json != NULL)
+    conv = json_from_string (r->conversation_json, NULL);
+  if (conv != NULL && JSON_NODE_HOLDS_OBJECT (conv))
+    o = json_node_get_object (conv);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sessionId");
+  json_builder_add_string_value (b, r->id);
+  json_builder_set_member_name (b, "contactId");
+  json_builder_add_string_value (b, r->contact_id);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, r->state);
+  json_builder_set_member_name (b, "reason");
+  json_builder_add_string_value (b, r->reason);
+  json_builder_set_member_name (b, "duration");
+  json_builder_add_double_value (b,
+      MAX (r->ended_at - r->started_at, 0) / 1000 / 1000.0);
+  json_builder_set_member_name (b, "transcript");
+  if (o != NULL && json_object_has_member (o, "transcript"))
+    json_builder_add_value (b,
+        json_node_copy (json_object_get_member (o, "transcript")));
+  else
+    json_builder_add_value (b,
+        json_node_init_array (json_node_alloc (), json_array_new ()));
+  json_builder_set_member_name (b, "intents");
+  if (o != NULL && json_object_has_member (o, "intents"))
+    json_builder_add_value (b,
+        json_node_copy (json_object_get_member (o, "intents")));
+  else
+    json_builder_add_value (b,
+        json_node_init_array (json_node_alloc (), json_array_new ()));
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, TRUE);
+}
+
+/* S3 storage: the spooled transcript goes up through storage-upload, an
+ * "upload" session the drain waits for. */
+static gboolean
+upload (CpPool *p, const gchar *local, const gchar *location, GError **error)
+{
+  g_autoptr (CpSessionRecord) rec = g_new0 (CpSessionRecord, 1);
+  g_autoptr (GHashTable) values =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  CpFactory *f = runnable_factory (p, UPLOAD_PIPELINE, error);
+
+  if (f == NULL)
+    return FALSE;
+  rec->id = g_uuid_string_random ();
+  rec->kind = g_strdup ("upload");
+  rec->state = g_strdup ("starting");
+  rec->pipeline = g_strdup (UPLOAD_PIPELINE);
+  rec->started_at = g_get_real_time ();
+  put (values, "UPLOAD_PATH", g_strdup (local));
+  put (values, "UPLOAD_LOCATION", g_strdup (location));
+  return start_session (p, g_steal_pointer (&rec), f, g_steal_pointer (&values),
+             error)
+      != NULL;
+}
+
+/* Written when the call ends, whatever way: what was said is kept. */
+static void
+write_transcript (CpPool *p, CpSessionRecord *r)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *doc = transcript_document (r);
+  g_autofree gchar *rel = g_strconcat ("transcripts/", r->id, ".json", NULL);
+  g_autofree gchar *local = cp_storage_local_path (p->storage, rel);
+  g_autofree gchar *location = cp_storage_location (p->storage, rel);
+
+  if (!g_file_set_contents (local, doc, -1, &error)
+      || (cp_storage_is_s3 (p->storage)
+          && !upload (p, local, location, &error))) {
+    cp_log (CP_LOG_ERROR, r->id, r->contact_id,
+        "the transcript was not stored: %s", error->message);
+    return;
+  }
+  g_free (r->transcript_path);
+  r->transcript_path = g_steal_pointer (&location);
+}
+
 static void
 on_session_changed (CpSession *s, gpointer data)
 {
   CpPool *p = data;
-  const CpSessionRecord *r = cp_session_get_record (s);
+  CpSessionRecord *r = (CpSessionRecord *) cp_session_get_record (s);
   g_autoptr (GError) error = NULL;
+  TurnDone *done;
 
-  if (!cp_store_update (p->store, r, &error))
+  if (!cp_session_is_live (s) && !strcmp (r->kind, "call")
+      && r->transcript_path == NULL)
+    write_transcript (p, r);
+  if (strcmp (r->kind, "upload") != 0 && !cp_store_update (p->store, r, &error))
     cp_log (CP_LOG_ERROR, r->id, r->contact_id, "%s", error->message);
   if (cp_session_is_live (s))
     return;
+  done = g_hash_table_lookup (p->turn_done, s);
+  if (done != NULL) {
+    done->func (s, done->data);
+    g_hash_table_remove (p->turn_done, s);
+  }
   cp_metrics_session_ended (p->metrics, r->kind,
       cp_session_get_state (s) == CP_SESSION_FAILED,
       (r->ended_at - r->started_at) / (gdouble) G_USEC_PER_SEC);
@@ -239,10 +386,7 @@ cp_pool_start_call (CpPool *p, const CpCallRequest *req, GError **error)
 {
   g_autoptr (CpSessionRecord) rec = NULL;
   g_autoptr (GHashTable) values = NULL;
-  g_autoptr (GError) lerr = NULL;
-  g_autofree gchar *launch = NULL;
   CpFactory *f;
-  CpSession *s;
 
   if (p->draining) {
     g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_DRAINING,
@@ -261,27 +405,118 @@ cp_pool_start_call (CpPool *p, const CpCallRequest *req, GError **error)
   rec->pipeline = g_strdup (cp_factory_get_name (f));
   rec->attributes_json = g_strdup (req->attributes_json);
   rec->started_at = g_get_real_time ();
-  if (g_strv_contains (cp_factory_get_variables (f), "RECORDING_PATH"))
+  if (g_strv_contains (cp_factory_get_variables (f), "RECORDING_LOCATION"))
     rec->recording_path = cp_storage_recording_path (p->storage, rec->id);
   values = call_values (p, rec->id, req, rec->recording_path);
+  return start_session (p, g_steal_pointer (&rec), f, g_steal_pointer (&values),
+      error);
+}
+
+/* Takes @rec and @values. */
+static CpSession *
+start_session (CpPool *p, CpSessionRecord *rec, CpFactory *f,
+    GHashTable *values, GError **error)
+{
+  g_autoptr (CpSessionRecord) owned = rec;
+  g_autoptr (GHashTable) owned_values = values;
+  g_autoptr (GError) lerr = NULL;
+  g_autofree gchar *launch = NULL;
+  gboolean is_call = !strcmp (rec->kind, "call");
+  gboolean open_ended =
+      strcmp (rec->kind, "turn") && strcmp (rec->kind, "upload");
+  CpSession *s;
 
   /* Substitution is cheap and catches a pipeline asking for a value this
-   * call does not have, so the caller hears about it now. */
+   * session does not have, so the caller hears about it now. */
   launch = cp_factory_expand (f, values, &lerr);
-  if (launch == NULL || !cp_store_insert (p->store, rec, &lerr)) {
+  if (launch == NULL
+      || (strcmp (rec->kind, "upload") != 0
+          && !cp_store_insert (p->store, rec, &lerr))) {
     internal_error (error, lerr);
     return NULL;
   }
 
-  s = cp_session_new (g_steal_pointer (&rec), f, g_steal_pointer (&values),
-      p->config->long_call_warning, on_session_changed, p);
+  s = cp_session_new (g_steal_pointer (&owned), f,
+      g_steal_pointer (&owned_values),
+      open_ended ? p->config->long_call_warning : 0, is_call,
+      p->config->drain_timeout, on_session_changed, p);
   g_hash_table_insert (p->sessions, g_strdup (cp_session_get_record (s)->id),
       s);
-  cp_metrics_session_started (p->metrics, "call");
-  cp_log (CP_LOG_INFO, cp_session_get_record (s)->id, req->contact_id,
-      "call accepted (pipeline %s)", cp_factory_get_name (f));
+  cp_metrics_session_started (p->metrics, cp_session_get_record (s)->kind);
+  cp_log (CP_LOG_INFO, cp_session_get_record (s)->id,
+      cp_session_get_record (s)->contact_id, "%s accepted (pipeline %s)",
+      cp_session_get_record (s)->kind, cp_factory_get_name (f));
   cp_session_start (s);
   return s;
+}
+
+CpSession *
+cp_pool_start_turn (CpPool *p, const CpTurnRequest *req,
+    CpPoolTurnDoneFunc done, gpointer user_data, GError **error)
+{
+  g_autoptr (CpSessionRecord) rec = NULL;
+  GHashTable *values;
+  TurnDone *td;
+  CpFactory *f;
+  CpSession *s;
+
+  if (p->draining) {
+    g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_DRAINING,
+        "callpiped is shutting down and takes no new turns");
+    return NULL;
+  }
+  f = runnable_factory (p, TURN_PIPELINE, error);
+  if (f == NULL)
+    return NULL;
+  rec = g_new0 (CpSessionRecord, 1);
+  rec->id = g_uuid_string_random ();
+  rec->kind = g_strdup ("turn");
+  rec->contact_id = g_strdup (req->conversation_id);
+  rec->state = g_strdup ("starting");
+  rec->pipeline = g_strdup (TURN_PIPELINE);
+  rec->recording_path = g_strdup (req->reply_location);
+  rec->started_at = g_get_real_time ();
+  values = bot_values (p, rec->id);
+  put (values, "AUDIO_SOURCE", g_strdup (req->audio_source));
+  put (values, "AUDIO_LOCATION", g_strdup (req->audio_location));
+  put (values, "PROMPT_PATH", g_strdup (req->prompt_path));
+  put (values, "REPLY_SINK", g_strdup (cp_storage_sink_element (p->storage)));
+  put (values, "REPLY_LOCATION", g_strdup (req->reply_location));
+  s = start_session (p, g_steal_pointer (&rec), f, values, error);
+  if (s == NULL)
+    return NULL;
+  td = g_new0 (TurnDone, 1);
+  td->func = done;
+  td->data = user_data;
+  g_hash_table_insert (p->turn_done, s, td);
+  return s;
+}
+
+CpSession *
+cp_pool_start_session (CpPool *p, const gchar *kind, const gchar *pipeline,
+    GError **error)
+{
+  g_autoptr (CpSessionRecord) rec = NULL;
+  GHashTable *values;
+  CpFactory *f;
+
+  if (p->draining) {
+    g_set_error (error, CP_POOL_ERROR, CP_POOL_ERROR_DRAINING,
+        "callpiped is shutting down and takes no new sessions");
+    return NULL;
+  }
+  f = runnable_factory (p, pipeline, error);
+  if (f == NULL)
+    return NULL;
+
+  rec = g_new0 (CpSessionRecord, 1);
+  rec->id = g_uuid_string_random ();
+  rec->kind = g_strdup (kind);
+  rec->state = g_strdup ("starting");
+  rec->pipeline = g_strdup (pipeline);
+  rec->started_at = g_get_real_time ();
+  values = bot_values (p, rec->id);
+  return start_session (p, g_steal_pointer (&rec), f, values, error);
 }
 
 CpSession *

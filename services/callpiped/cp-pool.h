@@ -4,6 +4,12 @@
  * pipeline factory for each kind of work, mirrors every state change into
  * the store and the metrics, and drains on shutdown. Sessions that reach a
  * final state leave the pool on the next idle; the store keeps them.
+ *
+ * Kinds: "call" (POST /calls: connect-bot or a mediaUri pipeline; at its
+ * end the transcript JSON goes to storage), "turn" (POST /turn:
+ * connect-turn) and "upload" (storage-upload: a call's transcript copied
+ * to S3; not stored, but drained like the others so shutdown finishes
+ * it).
  */
 #ifndef CP_POOL_H
 #define CP_POOL_H
@@ -29,6 +35,21 @@ typedef enum
 typedef struct _CpPool CpPool;
 
 typedef void (*CpPoolDrainedFunc) (gpointer user_data);
+/* Called once when a turn's session reaches ended or failed, before the
+ * pool lets go of it. */
+typedef void (*CpPoolTurnDoneFunc) (CpSession *session, gpointer user_data);
+
+/* One blended-bot turn (POST /turn): where the caller's WAV is read from
+ * (a spooled file or a storage object), the prompt file with the conversation so far, and
+ * where the reply WAV goes. */
+typedef struct
+{
+  const gchar *conversation_id; /* the Connect sessionId */
+  const gchar *audio_source;    /* filesrc, or s3src for S3 storage keys */
+  const gchar *audio_location;
+  const gchar *prompt_path;
+  const gchar *reply_location;
+} CpTurnRequest;
 
 GQuark     cp_pool_error_quark  (void);
 CpPool    *cp_pool_new          (const CpConfig *config, CpStore *store,
@@ -36,6 +57,13 @@ CpPool    *cp_pool_new          (const CpConfig *config, CpStore *store,
 void       cp_pool_free         (CpPool *pool);
 void       cp_pool_log_pipelines (CpPool *pool);
 CpSession *cp_pool_start_call   (CpPool *pool, const CpCallRequest *req,
+                                 GError **error);
+/* A bot session that is not a phone call (kind "browser": a /sonic
+ * WebSocket) running @pipeline with the session id and the [bot] values. */
+CpSession *cp_pool_start_session (CpPool *pool, const gchar *kind,
+                                  const gchar *pipeline, GError **error);
+CpSession *cp_pool_start_turn   (CpPool *pool, const CpTurnRequest *req,
+                                 CpPoolTurnDoneFunc done, gpointer user_data,
                                  GError **error);
 CpSession *cp_pool_lookup       (CpPool *pool, const gchar *id);
 guint      cp_pool_count_live   (CpPool *pool);

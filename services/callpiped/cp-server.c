@@ -1,6 +1,9 @@
 /* callpiped — the HTTP API (libsoup 3) */
 #include "cp-server.h"
+#include "cp-console.h"
 #include "cp-log.h"
+#include "cp-sonic.h"
+#include "cp-turn.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -17,7 +20,9 @@ struct _CpServer
   CpStore *store;
   CpStorage *storage;
   CpMetrics *metrics;
+  CpTurns *turns;
   SoupServer *soup;
+  CpSonic *sonic; /* GET /sonic */
 };
 
 static void
@@ -115,7 +120,7 @@ early_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   CpServer *self = data;
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   gboolean open_route = !strcmp (path, "/health")
-      || g_str_has_prefix (path, "/media/")
+      || g_str_has_prefix (path, "/media/") || cp_console_owns (path)
       || (is_method (msg, "OPTIONS") && self->config->cors_origin != NULL);
 
   if (self->config->token != NULL && !open_route && !authorized (self, msg)) {
@@ -173,21 +178,69 @@ base_url (SoupServerMessage *msg)
 static gchar *
 recording_url (CpServer *self, SoupServerMessage *msg, const CpSessionRecord *r)
 {
-  g_autofree gchar *rel = NULL;
-  g_autofree gchar *signed_path = NULL;
   g_autofree gchar *base = NULL;
+  g_autoptr (GError) error = NULL;
+  gchar *url;
   GStatBuf st;
 
-  if (r->recording_path == NULL || g_strcmp0 (r->state, "ended") != 0
-      || g_stat (r->recording_path, &st) != 0 || st.st_size <= 44)
+  if (r->recording_path == NULL || g_strcmp0 (r->state, "ended") != 0)
     return NULL;
-  rel = cp_storage_relative_path (self->storage, r->recording_path);
-  if (rel == NULL)
+  if (!cp_storage_is_s3 (self->storage)
+      && (g_stat (r->recording_path, &st) != 0 || st.st_size <= 44))
     return NULL;
-  signed_path = cp_storage_sign (self->storage, rel,
-      g_get_real_time () / G_USEC_PER_SEC + self->config->link_ttl);
   base = base_url (msg);
-  return g_strconcat (base, signed_path, NULL);
+  url = cp_storage_link (self->storage, r->recording_path, base,
+      self->config->link_ttl, &error);
+  if (url == NULL)
+    cp_log (CP_LOG_WARNING, r->id, r->contact_id, "%s", error->message);
+  return url;
+}
+
+static gchar *
+transcript_url (CpServer *self, SoupServerMessage *msg,
+    const CpSessionRecord *r)
+{
+  g_autofree gchar *base = NULL;
+  g_autoptr (GError) error = NULL;
+  gchar *url;
+
+  if (r->transcript_path == NULL)
+    return NULL;
+  if (!cp_storage_is_s3 (self->storage)
+      && !g_file_test (r->transcript_path, G_FILE_TEST_IS_REGULAR))
+    return NULL;
+  base = base_url (msg);
+  url = cp_storage_link (self->storage, r->transcript_path, base,
+      self->config->link_ttl, &error);
+  if (url == NULL)
+    cp_log (CP_LOG_WARNING, r->id, r->contact_id, "%s", error->message);
+  return url;
+}
+
+/* transcript and intents from the record's conversation, [] before the
+ * bot said anything. */
+static void
+add_conversation (JsonBuilder *b, const CpSessionRecord *r)
+{
+  static const gchar *const members[] = {"transcript", "intents"};
+  g_autoptr (JsonNode) conv = NULL;
+  JsonObject *o = NULL;
+  gsize i;
+
+  if (r->conversation_json != NULL)
+    conv = json_from_string (r->conversation_json, NULL);
+  if (conv != NULL && JSON_NODE_HOLDS_OBJECT (conv))
+    o = json_node_get_object (conv);
+  for (i = 0; i < G_N_ELEMENTS (members); i++) {
+    json_builder_set_member_name (b, members[i]);
+    if (o != NULL && json_object_has_member (o, members[i])) {
+      json_builder_add_value (b,
+          json_node_copy (json_object_get_member (o, members[i])));
+    } else {
+      json_builder_begin_array (b);
+      json_builder_end_array (b);
+    }
+  }
 }
 
 static void
@@ -207,6 +260,7 @@ build_session (CpServer *self, SoupServerMessage *msg, JsonBuilder *b,
   g_autofree gchar *started = iso_time (r->started_at);
   g_autofree gchar *ended = r->ended_at ? iso_time (r->ended_at) : NULL;
   g_autofree gchar *rec_url = recording_url (self, msg, r);
+  g_autofree gchar *tr_url = transcript_url (self, msg, r);
   gint64 end = r->ended_at ? r->ended_at : g_get_real_time ();
   g_autoptr (JsonNode) attrs = NULL;
 
@@ -227,14 +281,17 @@ build_session (CpServer *self, SoupServerMessage *msg, JsonBuilder *b,
   json_builder_add_string_value (b, started);
   add_optional_string (b, "endedAt", ended);
   json_builder_set_member_name (b, "duration");
+  /* Milliseconds are as precise as the clocks behind it. */
   json_builder_add_double_value (b,
-      MAX (end - r->started_at, 0) / (gdouble) G_USEC_PER_SEC);
+      (MAX (end - r->started_at, 0) / 1000) / 1000.0);
   json_builder_set_member_name (b, "attributes");
   if (attrs != NULL)
     json_builder_add_value (b, g_steal_pointer (&attrs));
   else
     json_builder_add_null_value (b);
+  add_conversation (b, r);
   add_optional_string (b, "recordingUrl", rec_url);
+  add_optional_string (b, "transcriptUrl", tr_url);
   json_builder_end_object (b);
 }
 
@@ -332,6 +389,59 @@ handle_start_call (CpServer *self, SoupServerMessage *msg)
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   respond_node (self, msg, SOUP_STATUS_ACCEPTED, root);
+}
+
+static void
+respond_turn (SoupServerMessage *msg, guint status, JsonNode *body,
+    gpointer data)
+{
+  respond_node (data, msg, status, body);
+}
+
+static void
+turn_error (CpServer *self, SoupServerMessage *msg, const GError *error)
+{
+  static const gchar *const turn_codes[] = {
+      [CP_TURN_ERROR_MALFORMED] = "malformed_body",
+      [CP_TURN_ERROR_MISSING_FIELD] = "missing_field",
+      [CP_TURN_ERROR_INVALID_FIELD] = "invalid_field",
+      [CP_TURN_ERROR_INVALID_AUDIO] = "invalid_audio",
+      [CP_TURN_ERROR_AUDIO_TOO_LONG] = "audio_too_long",
+      [CP_TURN_ERROR_NOT_FOUND] = "audio_not_found",
+      [CP_TURN_ERROR_BUSY] = "turn_in_progress",
+  };
+
+  if (error->domain == CP_TURN_ERROR) {
+    respond_error (self, msg,
+        error->code == CP_TURN_ERROR_BUSY ? SOUP_STATUS_CONFLICT
+                                          : SOUP_STATUS_BAD_REQUEST,
+        turn_codes[error->code], error->message);
+  } else if (error->domain == CP_POOL_ERROR
+      && error->code != CP_POOL_ERROR_INTERNAL) {
+    respond_error (self, msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        error->code == CP_POOL_ERROR_DRAINING ? "draining"
+                                              : "pipeline_unavailable",
+        error->message);
+  } else {
+    respond_error (self, msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+        error->message);
+  }
+}
+
+/* Answered later, when the turn's pipeline is done: see cp-turn.h. */
+static void
+handle_turn (CpServer *self, SoupServerMessage *msg)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *base = base_url (msg);
+  gsize len = 0;
+  const gchar *data = g_bytes_get_data (bytes, &len);
+
+  if (!cp_turns_start (self->turns, msg, data != NULL ? data : "", len, base,
+          &error))
+    turn_error (self, msg, error);
 }
 
 static void
@@ -548,11 +658,18 @@ route (SoupServer *soup, SoupServerMessage *msg, const char *path,
       handle_hangup (self, msg, id);
     else
       method_not_allowed (self, msg, "GET, HEAD, DELETE");
+  } else if (!strcmp (path, "/turn")) {
+    if (is_method (msg, "POST"))
+      handle_turn (self, msg);
+    else
+      method_not_allowed (self, msg, "POST");
   } else if (g_str_has_prefix (path, "/media/")) {
     if (is_read (msg))
       handle_media (self, msg, path + strlen ("/media/"), query);
     else
       method_not_allowed (self, msg, "GET, HEAD");
+  } else if (cp_console_owns (path)) {
+    cp_console_serve (msg, path);
   } else {
     respond_error (self, msg, SOUP_STATUS_NOT_FOUND, "not_found",
         "no such route");
@@ -570,9 +687,11 @@ cp_server_new (const CpConfig *config, CpPool *pool, CpStore *store,
   self->store = store;
   self->storage = storage;
   self->metrics = metrics;
+  self->turns = cp_turns_new (config, pool, storage, respond_turn, self);
   self->soup = soup_server_new ("server-header", "callpiped ", NULL);
   soup_server_add_early_handler (self->soup, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->soup, NULL, route, self, NULL);
+  self->sonic = cp_sonic_new (config, pool, self->soup);
   return self;
 }
 
@@ -581,7 +700,9 @@ cp_server_free (CpServer *self)
 {
   if (self == NULL)
     return;
+  cp_sonic_free (self->sonic);
   soup_server_disconnect (self->soup);
+  cp_turns_free (self->turns);
   g_object_unref (self->soup);
   g_free (self);
 }

@@ -1,9 +1,10 @@
 /* callpiped — the HTTP API (libsoup 3)
  *
  * Routes: GET /health, GET /metrics, GET|POST /calls, GET|DELETE
- * /calls/{id}, GET /media/<path> (signed links). Every handler answers
- * without blocking the main loop: starting a call answers 202 before the
- * pipeline is built. Bearer auth and the body-size limit are checked in an
+ * /calls/{id}, POST /turn, GET /media/<path> (signed links). Every handler
+ * answers without blocking the main loop: starting a call answers 202
+ * before the pipeline is built; a turn pauses its request until the turn's
+ * pipeline is done (cp-turn.h). Bearer auth and the body-size limit are checked in an
  * early handler, before the body is read.
  */
 #ifndef CP_SERVER_H

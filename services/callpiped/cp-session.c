@@ -2,7 +2,12 @@
 #include "cp-session.h"
 #include "cp-log.h"
 
+#include <json-glib/json-glib.h>
 #include <string.h>
+
+/* How long a transfer or end intent waits for the bot's answer to be
+ * spoken before the call is ended anyway. */
+#define INTENT_GRACE_S 10
 
 struct _CpSession
 {
@@ -11,6 +16,8 @@ struct _CpSession
   CpFactory *factory; /* owned by the pool, outlives the session */
   GHashTable *values; /* ${NAME} -> value */
   guint long_call_warning;
+  gboolean end_on_intent;
+  guint stop_timeout;
 
   GstElement *pipeline;
   GSource *bus_source;
@@ -20,8 +27,15 @@ struct _CpSession
   gchar *stop_reason; /* why stop() was called, for the EOS */
   gboolean pipeline_failed; /* an ERROR came from the pipeline */
 
+  JsonArray *transcript; /* of {role, text, offset} */
+  JsonArray *intents; /* of {intent, reason, offset} */
+  gchar *pending_intent; /* ends the call after the bot's answer */
+  guint intent_grace_id;
+
   CpSessionChangedFunc changed;
   gpointer user_data;
+  const CpSessionObserver *observer; /* NULL: none */
+  gpointer observer_data;
 };
 
 static const gchar *const state_names[] = {"starting", "running", "ending",
@@ -35,7 +49,8 @@ cp_session_state_name (CpSessionState state)
 
 CpSession *
 cp_session_new (CpSessionRecord *record, CpFactory *factory, GHashTable *values,
-    guint long_call_warning, CpSessionChangedFunc changed, gpointer user_data)
+    guint long_call_warning, gboolean end_on_intent, guint stop_timeout,
+    CpSessionChangedFunc changed, gpointer user_data)
 {
   CpSession *s = g_new0 (CpSession, 1);
 
@@ -46,6 +61,10 @@ cp_session_new (CpSessionRecord *record, CpFactory *factory, GHashTable *values,
   s->factory = factory;
   s->values = values;
   s->long_call_warning = long_call_warning;
+  s->end_on_intent = end_on_intent;
+  s->stop_timeout = stop_timeout;
+  s->transcript = json_array_new ();
+  s->intents = json_array_new ();
   s->changed = changed;
   s->user_data = user_data;
   return s;
@@ -81,11 +100,45 @@ cp_session_free (CpSession *s)
   clear_source (&s->start_id);
   clear_source (&s->stop_timeout_id);
   clear_source (&s->long_call_id);
+  clear_source (&s->intent_grace_id);
   release_pipeline (s);
   g_hash_table_unref (s->values);
+  json_array_unref (s->transcript);
+  json_array_unref (s->intents);
+  g_free (s->pending_intent);
   cp_session_record_free (s->record);
   g_free (s->stop_reason);
   g_free (s);
+}
+
+/* The session's FINAL texts of @role ("caller" or "bot"), joined by
+ * spaces. */
+gchar *
+cp_session_get_text (CpSession *s, const gchar *role)
+{
+  GString *out = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < json_array_get_length (s->transcript); i++) {
+    JsonObject *e = json_array_get_object_element (s->transcript, i);
+
+    if (strcmp (json_object_get_string_member (e, "role"), role) != 0)
+      continue;
+    if (out->len > 0)
+      g_string_append_c (out, ' ');
+    g_string_append (out, json_object_get_string_member (e, "text"));
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* The first intent the bot signalled, or NULL. */
+const gchar *
+cp_session_get_intent (CpSession *s)
+{
+  if (json_array_get_length (s->intents) == 0)
+    return NULL;
+  return json_object_get_string_member (
+      json_array_get_object_element (s->intents, 0), "intent");
 }
 
 CpSessionState
@@ -129,12 +182,15 @@ set_state (CpSession *s, CpSessionState state, const gchar *reason)
     clear_source (&s->start_id);
     clear_source (&s->stop_timeout_id);
     clear_source (&s->long_call_id);
+    clear_source (&s->intent_grace_id);
     release_pipeline (s);
   }
   cp_log (level, s->record->id, s->record->contact_id, "session %s%s%s",
       state_names[state], reason != NULL ? ": " : "",
       reason != NULL ? reason : "");
   s->changed (s, s->user_data);
+  if (s->observer != NULL && s->observer->changed != NULL)
+    s->observer->changed (s, s->observer_data);
 }
 
 static gboolean
@@ -157,6 +213,110 @@ describe_error (GstMessage *msg)
 
   gst_message_parse_error (msg, &err, &debug);
   return g_strdup_printf ("%s: %s", src, err->message);
+}
+
+/* Seconds since the session started, to the millisecond. */
+static gdouble
+offset_now (CpSession *s)
+{
+  gint64 us = MAX (g_get_real_time () - s->record->started_at, 0);
+
+  return (us / 1000) / 1000.0;
+}
+
+static void
+mirror_conversation (CpSession *s)
+{
+  g_autoptr (JsonObject) o = json_object_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_array_member (o, "transcript",
+      json_array_ref (s->transcript));
+  json_object_set_array_member (o, "intents", json_array_ref (s->intents));
+  json_node_set_object (node, o);
+  g_free (s->record->conversation_json);
+  s->record->conversation_json = json_to_string (node, FALSE);
+  s->changed (s, s->user_data);
+}
+
+static gboolean
+on_intent_grace (gpointer data)
+{
+  CpSession *s = data;
+  g_autofree gchar *reason = g_steal_pointer (&s->pending_intent);
+
+  s->intent_grace_id = 0;
+  cp_session_stop (s, reason, s->stop_timeout);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_transcript (CpSession *s, const GstStructure *st)
+{
+  const gchar *role = gst_structure_get_string (st, "role");
+  const gchar *text = gst_structure_get_string (st, "text");
+  JsonObject *e;
+
+  if (g_strcmp0 (gst_structure_get_string (st, "stage"), "FINAL") != 0
+      || text == NULL || *text == '\0')
+    return;
+  if (g_strcmp0 (role, "USER") == 0)
+    role = "caller";
+  else if (g_strcmp0 (role, "ASSISTANT") == 0)
+    role = "bot";
+  else
+    return;
+  e = json_object_new ();
+  json_object_set_string_member (e, "role", role);
+  json_object_set_string_member (e, "text", text);
+  json_object_set_double_member (e, "offset", offset_now (s));
+  json_array_add_object_element (s->transcript, e);
+  mirror_conversation (s);
+  /* The bot has answered the intent: EOS now lets it finish speaking. */
+  if (s->pending_intent != NULL && !strcmp (role, "bot")) {
+    clear_source (&s->intent_grace_id);
+    on_intent_grace (s);
+  }
+}
+
+static void
+on_intent (CpSession *s, const GstStructure *st)
+{
+  const gchar *intent = gst_structure_get_string (st, "intent");
+  const gchar *reason = gst_structure_get_string (st, "reason");
+  JsonObject *e;
+
+  if (intent == NULL)
+    return;
+  e = json_object_new ();
+  json_object_set_string_member (e, "intent", intent);
+  json_object_set_string_member (e, "reason", reason ? reason : "");
+  json_object_set_double_member (e, "offset", offset_now (s));
+  json_array_add_object_element (s->intents, e);
+  cp_log (CP_LOG_INFO, s->record->id, s->record->contact_id,
+      "bot intent %s%s%s", intent, reason && *reason ? ": " : "",
+      reason ? reason : "");
+  if (s->end_on_intent && s->pending_intent == NULL
+      && s->state == CP_SESSION_RUNNING
+      && (!strcmp (intent, "transfer") || !strcmp (intent, "end"))) {
+    s->pending_intent = g_strdup (intent);
+    s->intent_grace_id =
+        g_timeout_add_seconds (INTENT_GRACE_S, on_intent_grace, s);
+  }
+  mirror_conversation (s);
+}
+
+static void
+on_element_message (CpSession *s, GstMessage *msg)
+{
+  const GstStructure *st = gst_message_get_structure (msg);
+
+  if (st == NULL)
+    return;
+  if (gst_structure_has_name (st, "novasonic-transcript"))
+    on_transcript (s, st);
+  else if (gst_structure_has_name (st, "novasonic-intent"))
+    on_intent (s, st);
 }
 
 static gboolean
@@ -200,6 +360,11 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
           src, err->message);
       break;
     }
+    case GST_MESSAGE_ELEMENT:
+      on_element_message (s, msg);
+      if (s->observer != NULL && s->observer->element_message != NULL)
+        s->observer->element_message (s, msg, s->observer_data);
+      break;
     default:
       break;
   }
@@ -227,6 +392,8 @@ build_and_play (gpointer data)
   g_source_set_callback (s->bus_source, G_SOURCE_FUNC (on_bus_message), s,
       NULL);
   g_source_attach (s->bus_source, NULL);
+  if (s->observer != NULL && s->observer->prepared != NULL)
+    s->observer->prepared (s, s->pipeline, s->observer_data);
 
   /* A failure here also posts an ERROR naming the element, which the bus
    * watch turns into the reason. */
@@ -274,4 +441,12 @@ cp_session_stop (CpSession *s, const gchar *reason, guint timeout_s)
     on_stop_timeout (s);
   else
     s->stop_timeout_id = g_timeout_add_seconds (timeout_s, on_stop_timeout, s);
+}
+
+void
+cp_session_set_observer (CpSession *s, const CpSessionObserver *observer,
+    gpointer user_data)
+{
+  s->observer = observer;
+  s->observer_data = user_data;
 }

@@ -9,6 +9,13 @@
  * request that created the session is answered before any element exists.
  * The bus watch sits on the main context; every transition calls the
  * owner's callback once, from the main loop.
+ *
+ * The bot's element messages feed the conversation: each FINAL
+ * novasonic-transcript (caller or bot) and each novasonic-intent is kept,
+ * mirrored as JSON into the record's conversation, and reported through
+ * the callback. With @end_on_intent, a transfer or end intent ends the
+ * session with the intent as the reason, once the bot's answer to it has
+ * been spoken (or after a grace period if it never comes).
  */
 #ifndef CP_SESSION_H
 #define CP_SESSION_H
@@ -38,6 +45,8 @@ CpSession             *cp_session_new            (CpSessionRecord *record,
                                                   CpFactory *factory,
                                                   GHashTable *values,
                                                   guint long_call_warning,
+                                                  gboolean end_on_intent,
+                                                  guint stop_timeout,
                                                   CpSessionChangedFunc changed,
                                                   gpointer user_data);
 void                   cp_session_free           (CpSession *session);
@@ -49,6 +58,26 @@ CpSessionState         cp_session_get_state      (CpSession *session);
 gboolean               cp_session_is_live        (CpSession *session);
 gboolean               cp_session_pipeline_failed (CpSession *session);
 const CpSessionRecord *cp_session_get_record     (CpSession *session);
+gchar                 *cp_session_get_text       (CpSession *session,
+                                                  const gchar *role);
+const gchar           *cp_session_get_intent     (CpSession *session);
+
+/* An observer drives a session's pipeline from outside (cp-sonic.c feeds
+ * its appsrc from a WebSocket): prepared() runs once the pipeline is built,
+ * before it plays; element_message() gets every element message of the
+ * bus; changed() follows each state change. All run on the main loop. */
+typedef struct
+{
+  void (*prepared)        (CpSession *session, GstElement *pipeline,
+                           gpointer user_data);
+  void (*element_message) (CpSession *session, GstMessage *msg,
+                           gpointer user_data);
+  void (*changed)         (CpSession *session, gpointer user_data);
+} CpSessionObserver;
+
+void                   cp_session_set_observer   (CpSession *session,
+                                                  const CpSessionObserver *observer,
+                                                  gpointer user_data);
 
 G_END_DECLS
 

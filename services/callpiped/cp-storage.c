@@ -1,6 +1,11 @@
 /* callpiped — the storage directory and its signed media links */
 #include "cp-storage.h"
 
+#include "aws/awsconfig.h"
+#include "aws/credentials.h"
+#include "aws/endpoint.h"
+#include "aws/sigv4.h"
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <limits.h>
@@ -8,11 +13,17 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* Where objects of each kind go, under the storage root. */
+static const gchar *const storage_dirs[] = {"recordings", "transcripts",
+    "turns"};
+
 struct _CpStorage
 {
   gchar *root; /* canonical absolute path */
   guint8 secret[CP_STORAGE_SECRET_LEN];
   gsize secret_len;
+  gchar *s3_base; /* s3://bucket[/prefix] or NULL */
+  CpAwsCredentialsProvider *credentials; /* S3 only, made on first use */
 };
 
 GQuark
@@ -88,12 +99,16 @@ read_or_create_secret (const gchar *file, guint8 *out, GError **error)
 static gboolean
 make_dirs (const gchar *root, GError **error)
 {
-  g_autofree gchar *rec = g_build_filename (root, "recordings", NULL);
+  gsize i;
 
-  if (g_mkdir_with_parents (rec, 0750) != 0) {
-    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
-        "cannot create %s: %s", rec, g_strerror (errno));
-    return FALSE;
+  for (i = 0; i < G_N_ELEMENTS (storage_dirs); i++) {
+    g_autofree gchar *dir = g_build_filename (root, storage_dirs[i], NULL);
+
+    if (g_mkdir_with_parents (dir, 0750) != 0) {
+      g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+          "cannot create %s: %s", dir, g_strerror (errno));
+      return FALSE;
+    }
   }
   return TRUE;
 }
@@ -142,7 +157,53 @@ cp_storage_free (CpStorage *s)
     return;
   memset (s->secret, 0, sizeof (s->secret));
   g_free (s->root);
+  g_free (s->s3_base);
+  if (s->credentials != NULL)
+    cp_aws_credentials_provider_free (s->credentials);
   g_free (s);
+}
+
+/* @s3_uri is s3://bucket or s3://bucket/prefix, checked by the config. */
+void
+cp_storage_set_s3 (CpStorage *s, const gchar *s3_uri)
+{
+  g_free (s->s3_base);
+  s->s3_base = g_strdup (s3_uri);
+}
+
+gboolean
+cp_storage_is_s3 (CpStorage *s)
+{
+  return s->s3_base != NULL;
+}
+
+const gchar *
+cp_storage_sink_element (CpStorage *s)
+{
+  return s->s3_base != NULL ? "s3sink" : "filesink";
+}
+
+const gchar *
+cp_storage_source_element (CpStorage *s)
+{
+  return s->s3_base != NULL ? "s3src" : "filesrc";
+}
+
+/* Where the pipelines read or write the object @rel_path. */
+gchar *
+cp_storage_location (CpStorage *s, const gchar *rel_path)
+{
+  if (s->s3_base != NULL)
+    return g_strconcat (s->s3_base, "/", rel_path, NULL);
+  return g_build_filename (s->root, rel_path, NULL);
+}
+
+/* The local file for @rel_path: the object itself with a directory, the
+ * spool copy with S3. */
+gchar *
+cp_storage_local_path (CpStorage *s, const gchar *rel_path)
+{
+  return g_build_filename (s->root, rel_path, NULL);
 }
 
 const gchar *
@@ -154,17 +215,27 @@ cp_storage_get_root (CpStorage *s)
 gchar *
 cp_storage_recording_path (CpStorage *s, const gchar *session_id)
 {
-  g_autofree gchar *file = g_strconcat (session_id, ".wav", NULL);
+  g_autofree gchar *rel = g_strconcat ("recordings/", session_id, ".wav", NULL);
 
-  return g_build_filename (s->root, "recordings", file, NULL);
+  return cp_storage_location (s, rel);
+}
+
+gchar *
+cp_storage_transcript_path (CpStorage *s, const gchar *session_id)
+{
+  g_autofree gchar *rel =
+      g_strconcat ("transcripts/", session_id, ".json", NULL);
+
+  return cp_storage_location (s, rel);
 }
 
 gchar *
 cp_storage_relative_path (CpStorage *s, const gchar *abs_path)
 {
-  gsize n = strlen (s->root);
+  const gchar *base = s->s3_base != NULL ? s->s3_base : s->root;
+  gsize n = strlen (base);
 
-  if (strncmp (abs_path, s->root, n) != 0 || abs_path[n] != '/')
+  if (strncmp (abs_path, base, n) != 0 || abs_path[n] != '/')
     return NULL;
   return g_strdup (abs_path + n + 1);
 }
@@ -194,8 +265,8 @@ cp_storage_sign (CpStorage *s, const gchar *rel_path, gint64 expires)
 
 /* Only plain names: no empty, "." or ".." segments and no characters a
  * file system or a shell could read specially. */
-static gboolean
-rel_path_is_safe (const gchar *rel_path)
+gboolean
+cp_storage_rel_path_is_safe (const gchar *rel_path)
 {
   g_auto (GStrv) parts = NULL;
   guint i;
@@ -223,7 +294,7 @@ cp_storage_verify (CpStorage *s, const gchar *rel_path, const gchar *expires,
   g_autofree gchar *want = NULL;
   gint64 exp;
 
-  if (rel_path == NULL || !rel_path_is_safe (rel_path)) {
+  if (rel_path == NULL || !cp_storage_rel_path_is_safe (rel_path)) {
     g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
         "bad media path");
     return FALSE;
@@ -254,7 +325,7 @@ cp_storage_resolve (CpStorage *s, const gchar *rel_path, GError **error)
   g_autofree gchar *joined = NULL;
   g_autofree gchar *real = NULL;
 
-  if (!rel_path_is_safe (rel_path)) {
+  if (!cp_storage_rel_path_is_safe (rel_path)) {
     g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
         "bad media path");
     return NULL;
@@ -274,4 +345,110 @@ cp_storage_resolve (CpStorage *s, const gchar *rel_path, GError **error)
     return NULL;
   }
   return g_steal_pointer (&real);
+}
+
+/* Virtual-hosted style needs a bucket that is one DNS label under the
+ * https wildcard certificate; a custom endpoint (a local S3) gets path
+ * style, as s3sink uses. */
+static gboolean
+virtual_host_bucket (const gchar *bucket)
+{
+  gsize len = strlen (bucket);
+  const gchar *p;
+
+  if (len < 3 || len > 63 || bucket[0] == '-' || bucket[len - 1] == '-')
+    return FALSE;
+  for (p = bucket; *p != '\0'; p++) {
+    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '-')
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gchar *
+presign (CpStorage *s, const gchar *bucket, const gchar *key, guint ttl,
+    GError **error)
+{
+  g_autofree gchar *region = cp_aws_resolve_region (NULL, NULL);
+  g_autofree gchar *endpoint = NULL;
+  g_autofree gchar *authority = NULL;
+  g_autofree gchar *path = NULL;
+  g_autoptr (GUri) uri = NULL;
+  g_autoptr (CpAwsCredentials) creds = NULL;
+  g_autoptr (CpAwsHttpRequest) req = NULL;
+  g_autoptr (CpAwsSigV4Result) res = NULL;
+  CpAwsSigningParams params = {0};
+  gboolean custom = cp_aws_getenv ("AWS_ENDPOINT_URL_S3") != NULL
+      || cp_aws_getenv ("AWS_ENDPOINT_URL") != NULL;
+  const gchar *host;
+  gint port;
+
+  endpoint = cp_aws_resolve_endpoint_full (NULL, "S3", "s3", region, error);
+  if (endpoint == NULL)
+    return NULL;
+  uri = g_uri_parse (endpoint, G_URI_FLAGS_NONE, error);
+  if (uri == NULL)
+    return NULL;
+  host = g_uri_get_host (uri);
+  port = g_uri_get_port (uri);
+  if (!custom && !strcmp (region, "us-east-1"))
+    host = "s3.amazonaws.com";
+  if (!custom && virtual_host_bucket (bucket)) {
+    authority = g_strdup_printf ("%s.%s", bucket, host);
+    path = g_strconcat ("/", key, NULL);
+  } else {
+    authority =
+        port > 0 ? g_strdup_printf ("%s:%d", host, port) : g_strdup (host);
+    path = g_strconcat ("/", bucket, "/", key, NULL);
+  }
+  if (s->credentials == NULL)
+    s->credentials =
+        cp_aws_credentials_provider_new_default (NULL, NULL, NULL, NULL);
+  creds = cp_aws_credentials_provider_get (s->credentials, NULL, error);
+  if (creds == NULL)
+    return NULL;
+  req = cp_aws_http_request_new ("GET", path);
+  cp_aws_http_request_add_header (req, "Host", authority);
+  params.access_key_id = creds->access_key_id;
+  params.secret_access_key = creds->secret_access_key;
+  params.session_token = creds->session_token;
+  params.region = region;
+  params.service = "s3";
+  params.time = g_get_real_time () / G_USEC_PER_SEC;
+  params.expires = MIN (ttl, CP_AWS_PRESIGN_MAX_EXPIRES);
+  res = cp_aws_sigv4_presign (req, &params, error);
+  if (res == NULL)
+    return NULL;
+  return g_strdup_printf ("%s://%s%s?%s", g_uri_get_scheme (uri), authority,
+      res->path, res->query_string);
+}
+
+/* A link to the object at @location that works for @ttl seconds: a
+ * presigned S3 URL, or a signed /media link on @base_url. */
+gchar *
+cp_storage_link (CpStorage *s, const gchar *location, const gchar *base_url,
+    guint ttl, GError **error)
+{
+  g_autofree gchar *rel = cp_storage_relative_path (s, location);
+  g_autofree gchar *signed_path = NULL;
+
+  if (rel == NULL) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FORBIDDEN,
+        "%s is not in storage", location);
+    return NULL;
+  }
+  if (s->s3_base != NULL) {
+    const gchar *bucket_start = s->s3_base + strlen ("s3://");
+    const gchar *slash = strchr (bucket_start, '/');
+    g_autofree gchar *bucket = slash
+        ? g_strndup (bucket_start, slash - bucket_start)
+        : g_strdup (bucket_start);
+    g_autofree gchar *key =
+        g_strconcat (slash ? slash + 1 : "", slash ? "/" : "", rel, NULL);
+
+    return presign (s, bucket, key, ttl, error);
+  }
+  signed_path =
+      cp_storage_sign (s, rel, g_get_real_time () / G_USEC_PER_SEC + ttl);
+  return g_strconcat (base_url, signed_path, NULL);
 }

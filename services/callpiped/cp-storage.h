@@ -1,9 +1,16 @@
-/* callpiped — the storage directory and its signed media links
+/* callpiped — storage (a directory or S3) and its signed media links
  *
- * Recordings live under <storage>/recordings/<sessionId>.wav. callpiped
- * hands them out as expiring links, /media/<path>?expires=<unix s>&sig=<hex>,
- * where sig is HMAC-SHA256 over "<path>\n<expires>" with a per-install
- * secret kept in the data directory (created on first start, mode 0600).
+ * Objects are named by a relative path: recordings/<sessionId>.wav,
+ * transcripts/<sessionId>.json, turns/<sessionId>/<n>.wav. With a
+ * directory they live under it and callpiped hands them out as expiring
+ * links, /media/<path>?expires=<unix s>&sig=<hex>, where sig is
+ * HMAC-SHA256 over "<path>\n<expires>" with a per-install secret kept in
+ * the data directory (created on first start, mode 0600). With S3
+ * (cp_storage_set_s3) they are s3://bucket/prefix/<path>, written by
+ * s3sink and read by s3src in the pipelines, and handed out as SigV4
+ * presigned URLs (region, endpoint and credentials from the AWS chain:
+ * AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, profile, ...). The
+ * directory then only holds files on their way in or out (spool).
  */
 #ifndef CP_STORAGE_H
 #define CP_STORAGE_H
@@ -33,8 +40,25 @@ CpStorage *cp_storage_new_with_secret (const gchar *root,
                                        const guint8 *secret, gsize len);
 void       cp_storage_free            (CpStorage *storage);
 const gchar *cp_storage_get_root      (CpStorage *storage);
+void       cp_storage_set_s3          (CpStorage *storage,
+                                       const gchar *s3_uri);
+gboolean   cp_storage_is_s3           (CpStorage *storage);
+const gchar *cp_storage_sink_element  (CpStorage *storage);
+const gchar *cp_storage_source_element (CpStorage *storage);
+gchar     *cp_storage_location        (CpStorage *storage,
+                                       const gchar *rel_path);
+gchar     *cp_storage_local_path      (CpStorage *storage,
+                                       const gchar *rel_path);
 gchar     *cp_storage_recording_path  (CpStorage *storage,
                                        const gchar *session_id);
+gchar     *cp_storage_transcript_path (CpStorage *storage,
+                                       const gchar *session_id);
+gchar     *cp_storage_link            (CpStorage *storage,
+                                       const gchar *location,
+                                       const gchar *base_url,
+                                       guint ttl,
+                                       GError **error);
+gboolean   cp_storage_rel_path_is_safe (const gchar *rel_path);
 gchar     *cp_storage_relative_path   (CpStorage *storage,
                                        const gchar *abs_path);
 gchar     *cp_storage_sign            (CpStorage *storage,

@@ -25,12 +25,17 @@ static const gchar schema[] =
     " recording_path TEXT,"
     " attributes TEXT,"
     " started_at INTEGER NOT NULL,"
-    " ended_at INTEGER);"
+    " ended_at INTEGER,"
+    " transcript_path TEXT,"
+    " conversation TEXT);"
     "CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started_at);";
+
+/* Columns added after the first release, for databases created before. */
+static const gchar *const added_columns[] = {"transcript_path", "conversation"};
 
 static const gchar columns[] =
     "id, kind, contact_id, state, reason, pipeline, recording_path, "
-    "attributes, started_at, ended_at";
+    "attributes, started_at, ended_at, transcript_path, conversation";
 
 static gboolean
 db_error (CpStore *s, GError **error, const gchar *what)
@@ -38,6 +43,29 @@ db_error (CpStore *s, GError **error, const gchar *what)
   g_set_error (error, CP_STORE_ERROR, CP_STORE_ERROR_FAILED, "%s: %s", what,
       sqlite3_errmsg (s->db));
   return FALSE;
+}
+
+static gboolean
+add_missing_columns (CpStore *s)
+{
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (added_columns); i++) {
+    g_autofree gchar *probe =
+        g_strdup_printf ("SELECT %s FROM sessions LIMIT 0", added_columns[i]);
+    g_autofree gchar *alter = g_strdup_printf ("ALTER TABLE sessions ADD "
+                                               "COLUMN %s TEXT",
+        added_columns[i]);
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2 (s->db, probe, -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_finalize (st);
+      continue;
+    }
+    if (sqlite3_exec (s->db, alter, NULL, NULL, NULL) != SQLITE_OK)
+      return FALSE;
+  }
+  return TRUE;
 }
 
 CpStore *
@@ -61,7 +89,8 @@ cp_store_open (const gchar *path, GError **error)
              "PRAGMA synchronous=NORMAL;",
              NULL, NULL, NULL)
           != SQLITE_OK
-      || sqlite3_exec (s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+      || sqlite3_exec (s->db, schema, NULL, NULL, NULL) != SQLITE_OK
+      || !add_missing_columns (s)) {
     db_error (s, error, path);
     return NULL;
   }
@@ -90,6 +119,8 @@ cp_session_record_free (CpSessionRecord *r)
   g_free (r->pipeline);
   g_free (r->recording_path);
   g_free (r->attributes_json);
+  g_free (r->transcript_path);
+  g_free (r->conversation_json);
   g_free (r);
 }
 
@@ -106,6 +137,8 @@ cp_session_record_copy (const CpSessionRecord *r)
   c->pipeline = g_strdup (r->pipeline);
   c->recording_path = g_strdup (r->recording_path);
   c->attributes_json = g_strdup (r->attributes_json);
+  c->transcript_path = g_strdup (r->transcript_path);
+  c->conversation_json = g_strdup (r->conversation_json);
   c->started_at = r->started_at;
   c->ended_at = r->ended_at;
   return c;
@@ -143,6 +176,8 @@ row_to_record (sqlite3_stmt *st)
   r->attributes_json = column_text (st, 7);
   r->started_at = sqlite3_column_int64 (st, 8);
   r->ended_at = sqlite3_column_int64 (st, 9);
+  r->transcript_path = column_text (st, 10);
+  r->conversation_json = column_text (st, 11);
   return r;
 }
 
@@ -238,8 +273,8 @@ cp_store_update (CpStore *s, const CpSessionRecord *r, GError **error)
 {
   sqlite3_stmt *st = prepare (s,
       "UPDATE sessions SET state = ?2, "
-      "reason = ?3, pipeline = ?4, recording_path = ?5, ended_at = ?6 "
-      "WHERE id = ?1",
+      "reason = ?3, pipeline = ?4, recording_path = ?5, ended_at = ?6, "
+      "transcript_path = ?7, conversation = ?8 WHERE id = ?1",
       error);
 
   if (st == NULL)
@@ -253,6 +288,8 @@ cp_store_update (CpStore *s, const CpSessionRecord *r, GError **error)
     sqlite3_bind_int64 (st, 6, r->ended_at);
   else
     sqlite3_bind_null (st, 6);
+  bind_text (st, 7, r->transcript_path);
+  bind_text (st, 8, r->conversation_json);
   return step_done (s, st, error);
 }
 

@@ -28,10 +28,15 @@ typedef struct
   gchar *state;
   gchar *reason;                /* NULL while there is none */
   gchar *pipeline;
-  gchar *recording_path;        /* NULL when the session records nothing */
+  gchar *recording_path;        /* where the recording goes: a path, or an
+                                 * s3:// URI; NULL when nothing is recorded */
   gchar *attributes_json;       /* NULL or a JSON object */
   gint64 started_at;            /* µs since the epoch */
   gint64 ended_at;              /* µs since the epoch, 0 while running */
+  gchar *transcript_path;       /* the transcript JSON written at the end
+                                 * (path or s3:// URI), else NULL */
+  gchar *conversation_json;     /* {transcript: [...], intents: [...]} or
+                                 * NULL before the bot said anything */
 } CpSessionRecord;
 
 typedef struct _CpStore CpStore;

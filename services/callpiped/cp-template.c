@@ -28,14 +28,28 @@ static const VarSpec var_specs[] = {
     {"START_FRAGMENT", CP_VAR_INTEGER, TRUE, NULL},
     {"START_TIMESTAMP", CP_VAR_INTEGER, FALSE, NULL},
     {"MEDIA_URI", CP_VAR_URI, FALSE, NULL},
-    {"RECORDING_PATH", CP_VAR_PATH, FALSE, NULL},
+    {"RECORDING_SINK", CP_VAR_ELEMENT, FALSE, "filesink"},
+    {"RECORDING_LOCATION", CP_VAR_LOCATION, FALSE, NULL},
+    {"AUDIO_SOURCE", CP_VAR_ELEMENT, FALSE, "filesrc"},
+    {"AUDIO_LOCATION", CP_VAR_LOCATION, FALSE, NULL},
+    {"REPLY_SINK", CP_VAR_ELEMENT, FALSE, "filesink"},
+    {"REPLY_LOCATION", CP_VAR_LOCATION, FALSE, NULL},
+    {"UPLOAD_PATH", CP_VAR_PATH, FALSE, NULL},
+    {"UPLOAD_LOCATION", CP_VAR_LOCATION, FALSE, NULL},
+    {"PROMPT_PATH", CP_VAR_PATH, FALSE, NULL},
     {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE, "bedrock"},
+    {"BOT_ENDPOINT", CP_VAR_URI, TRUE, ""},
     {"REGION", CP_VAR_IDENTIFIER, FALSE, "us-east-1"},
     {"MODEL_ID", CP_VAR_IDENTIFIER, FALSE, "amazon.nova-2-sonic-v1:0"},
     {"VOICE_ID", CP_VAR_IDENTIFIER, FALSE, "matthew"},
 };
 
 static const gchar *const uri_schemes[] = {"file", "http", "https", "s3"};
+
+/* The elements an element variable may name: storage sinks and sources,
+ * all taking a location property. */
+static const gchar *const element_values[] = {"filesink", "s3sink", "filesrc",
+    "s3src", NULL};
 
 gboolean
 cp_template_variable_kind (const gchar *name, CpVarKind *kind,
@@ -83,7 +97,10 @@ cp_template_sample_value (CpVarKind kind)
     case CP_VAR_INTEGER:
       return "0";
     case CP_VAR_PATH:
+    case CP_VAR_LOCATION:
       return "/dev/null";
+    case CP_VAR_ELEMENT:
+      return "filesink";
     case CP_VAR_URI:
       break;
   }
@@ -144,6 +161,26 @@ uri_is_clean (const gchar *uri)
   return FALSE;
 }
 
+/* s3://bucket/key: a DNS-style bucket, a key of plain path segments. */
+static gboolean
+s3_location_is_clean (const gchar *loc)
+{
+  g_auto (GStrv) parts = NULL;
+  guint i;
+
+  if (!g_str_has_prefix (loc, "s3://") || !all_chars_in (loc + 5, "._/-"))
+    return FALSE;
+  parts = g_strsplit (loc + 5, "/", -1);
+  if (g_strv_length (parts) < 2)
+    return FALSE;
+  for (i = 0; parts[i] != NULL; i++) {
+    if (*parts[i] == '\0' || !strcmp (parts[i], ".")
+        || !strcmp (parts[i], ".."))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static const gchar *
 kind_rule (CpVarKind kind)
 {
@@ -157,6 +194,11 @@ kind_rule (CpVarKind kind)
     case CP_VAR_PATH:
       return "an absolute path without control characters, quotes, "
              "backslashes, '$' or '.'/'..' segments";
+    case CP_VAR_LOCATION:
+      return "an absolute path (as for paths) or s3://bucket/key of "
+             "letters, digits and . _ / -";
+    case CP_VAR_ELEMENT:
+      return "one of filesink, s3sink, filesrc, s3src";
     case CP_VAR_URI:
       break;
   }
@@ -177,6 +219,10 @@ value_matches (CpVarKind kind, const gchar *value)
           && strspn (value, "0123456789") == strlen (value);
     case CP_VAR_PATH:
       return path_is_clean (value);
+    case CP_VAR_LOCATION:
+      return path_is_clean (value) || s3_location_is_clean (value);
+    case CP_VAR_ELEMENT:
+      return g_strv_contains (element_values, value);
     case CP_VAR_URI:
       break;
   }
@@ -321,6 +367,7 @@ substitute (const gchar *name, gpointer data, GString *out, GError **error)
   GHashTable *values = data;
   const gchar *value = g_hash_table_lookup (values, name);
   g_autofree gchar *quoted = NULL;
+  CpVarKind kind;
 
   if (value == NULL) {
     g_set_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_MISSING_VARIABLE,
@@ -329,6 +376,11 @@ substitute (const gchar *name, gpointer data, GString *out, GError **error)
   }
   if (!cp_template_check_value (name, value, error))
     return FALSE;
+  cp_template_variable_kind (name, &kind, NULL);
+  if (kind == CP_VAR_ELEMENT) {
+    g_string_append (out, value);
+    return TRUE;
+  }
   quoted = cp_template_quote (value);
   g_string_append (out, quoted);
   return TRUE;

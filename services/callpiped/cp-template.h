@@ -5,7 +5,10 @@
  * rule of its kind and then written as a double-quoted gst-launch string,
  * so no value can add elements, links or properties. Expansion is a single
  * pass over the template: a value that itself contains "${...}" is never
- * expanded again.
+ * expanded again. The one exception to quoting is an element variable
+ * (${RECORDING_SINK}, ...): its value is one of a fixed set of element
+ * names the supervisor picks (filesink or s3sink, filesrc or s3src), never
+ * user text, and is written bare.
  */
 #ifndef CP_TEMPLATE_H
 #define CP_TEMPLATE_H
@@ -31,6 +34,8 @@ typedef enum
   CP_VAR_INTEGER,      /* decimal digits, at most 64 */
   CP_VAR_PATH,         /* an absolute path without "." or ".." segments */
   CP_VAR_URI,          /* file, http, https or s3 URI without spaces */
+  CP_VAR_LOCATION,     /* a CP_VAR_PATH or s3://bucket/key */
+  CP_VAR_ELEMENT,      /* filesink, s3sink, filesrc or s3src: written bare */
 } CpVarKind;
 
 GQuark       cp_template_error_quark   (void);

@@ -97,7 +97,17 @@ run (CpConfig *config)
   if (recovered == NULL)
     goto failed;
   log_recovered (recovered);
-  storage = cp_storage_new (config->storage_uri, secret_path, &error);
+  if (g_str_has_prefix (config->storage_uri, "s3://")) {
+    /* Files on their way to or from S3 wait in the data directory. */
+    g_autofree gchar *spool =
+        g_build_filename (config->data_dir, "spool", NULL);
+
+    storage = cp_storage_new (spool, secret_path, &error);
+    if (storage != NULL)
+      cp_storage_set_s3 (storage, config->storage_uri);
+  } else {
+    storage = cp_storage_new (config->storage_uri, secret_path, &error);
+  }
   if (storage == NULL)
     goto failed;
 
@@ -196,6 +206,8 @@ main (int argc, char **argv)
     return 2;
   }
 
+  /* novasonic finds the shipped prompts and tools there. */
+  g_setenv ("CALLPIPE_PIPELINES_DIR", config->pipelines_dir, FALSE);
   ret = run (config);
   gst_deinit ();
   return ret;

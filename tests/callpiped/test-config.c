@@ -80,6 +80,10 @@ test_errors (void)
   g_autoptr (GError) e3 = NULL;
   g_autoptr (GError) e4 = NULL;
   g_autoptr (CpConfig) s3 = NULL;
+  g_autoptr (CpConfig) bad_s3 = NULL;
+  g_autoptr (GError) e5 = NULL;
+  g_autoptr (GError) e6 = NULL;
+  const gchar *const bad_endpoint[] = {"CALLPIPE_BOT_ENDPOINT=file:///x", NULL};
 
   g_assert_null (cp_config_load (unknown, envp, &e1));
   g_assert_error (e1, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
@@ -90,9 +94,16 @@ test_errors (void)
   g_assert_error (e3, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
 
   s3 = cp_config_load (NULL, envp, NULL);
-  s3->storage_uri = g_strdup ("s3://bucket/prefix");
-  g_assert_false (cp_config_resolve (s3, &e4));
-  g_assert_nonnull (strstr (e4->message, "s3sink"));
+  s3->storage_uri = g_strdup ("s3://bucket/prefix/");
+  g_assert_true (cp_config_resolve (s3, &e4));
+  g_assert_no_error (e4);
+  g_assert_cmpstr (s3->storage_uri, ==, "s3://bucket/prefix");
+  bad_s3 = cp_config_load (NULL, envp, NULL);
+  bad_s3->storage_uri = g_strdup ("s3://bucket/a b");
+  g_assert_false (cp_config_resolve (bad_s3, &e5));
+  g_assert_error (e5, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+  g_assert_null (cp_config_load (NULL, bad_endpoint, &e6));
+  g_assert_nonnull (strstr (e6->message, "[bot] endpoint"));
   g_unlink (unknown);
   g_unlink (badint);
 }

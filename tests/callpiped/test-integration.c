@@ -19,6 +19,9 @@
 #define POLL_US (50 * 1000)
 #define LONG_CALL_SECONDS 60
 
+#define PEER_KEY "AKIDNOVATEST"
+#define PEER_SECRET "novasecret"
+
 typedef struct
 {
   gchar *dir;
@@ -27,6 +30,8 @@ typedef struct
   GSubprocess *daemon;
   guint port;
   SoupSession *http;
+  GSubprocess *peer; /* sonicpeer.py for the bot tests, else NULL */
+  guint peer_port;
 } Fixture;
 
 typedef struct
@@ -69,6 +74,10 @@ start_daemon (Fixture *f)
   const gchar *p;
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  /* The bot reaches sonicpeer with these through the credential chain. */
+  g_subprocess_launcher_setenv (launcher, "AWS_ACCESS_KEY_ID", PEER_KEY, TRUE);
+  g_subprocess_launcher_setenv (launcher, "AWS_SECRET_ACCESS_KEY", PEER_SECRET,
+      TRUE);
   f->daemon = g_subprocess_launcher_spawn (launcher, &error, CALLPIPED_BIN,
       "--port", "0", "--data-dir", f->data_dir, "--config", f->config, NULL);
   g_assert_no_error (error);
@@ -135,10 +144,80 @@ setup (Fixture *f, gconstpointer data)
   start_daemon (f);
 }
 
+/* sonicpeer.py, the local Nova Sonic peer, with @extra arguments; FALSE
+ * when Debian's python3-h2 is missing. */
+static gboolean
+start_peer (Fixture *f, const gchar *const *extra)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE
+          | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree gchar *line = NULL;
+
+  if (SONIC_PEER_PYTHON[0] == '\0')
+    return FALSE;
+  g_ptr_array_add (argv, (gpointer) SONIC_PEER_PYTHON);
+  g_ptr_array_add (argv, (gpointer) SONIC_PEER_SCRIPT);
+  g_ptr_array_add (argv, (gpointer) "--lifetime");
+  g_ptr_array_add (argv, (gpointer) "240");
+  for (; extra != NULL && *extra != NULL; extra++)
+    g_ptr_array_add (argv, (gpointer) *extra);
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  f->peer = g_subprocess_launcher_spawnv (launcher,
+      (const gchar *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->peer));
+  line = g_data_input_stream_read_line (out, NULL, NULL, NULL);
+  if (line == NULL || atoi (line) <= 0) {
+    g_subprocess_force_exit (f->peer);
+    g_clear_object (&f->peer);
+    return FALSE;
+  }
+  f->peer_port = atoi (line);
+  return TRUE;
+}
+
+static void
+setup_bot (Fixture *f, gconstpointer data)
+{
+  const gchar *const *peer_args = data;
+  g_autofree gchar *config = NULL;
+
+  f->dir = g_dir_make_tmp ("callpiped-it-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+  f->data_dir = g_build_filename (f->dir, "var", NULL);
+  f->config = g_build_filename (f->dir, "callpiped.ini", NULL);
+  f->http = soup_session_new_with_options ("timeout", 60, NULL);
+  if (!start_peer (f, peer_args))
+    return;
+  config = g_strdup_printf ("[server]\n"
+                            "address = 127.0.0.1\n"
+                            "token = " TOKEN "\n"
+                            "drain-timeout = 20\n"
+                            "[turn]\n"
+                            "max-audio-seconds = 5\n"
+                            "[bot]\n"
+                            "backend = bedrock\n"
+                            "region = us-east-1\n"
+                            "endpoint = http://127.0.0.1:%u\n",
+      f->peer_port);
+  g_assert_true (g_file_set_contents (f->config, config, -1, NULL));
+  start_daemon (f);
+}
+
 static void
 teardown (Fixture *f, gconstpointer data)
 {
   stop_daemon (f, SIGKILL);
+  if (f->peer != NULL) {
+    g_subprocess_force_exit (f->peer);
+    g_subprocess_wait (f->peer, NULL, NULL);
+    g_clear_object (&f->peer);
+  }
   g_clear_object (&f->http);
   cp_test_remove_tree (f->dir);
   g_free (f->dir);
@@ -416,6 +495,137 @@ check_recording_link (Fixture *f, Reply *call, guint64 min_frames,
   assert_error (tampered, 403, "forbidden", "signature");
 }
 
+/* A 16 kHz mono WAV: @tone_s of a loud 440 Hz tone (speech to sonicpeer),
+ * then @silence_s of silence (the pause that ends the caller's turn). */
+static gchar *
+make_speech_wav (Fixture *f, const gchar *name, guint tone_s, guint silence_s,
+    gsize *out_len)
+{
+  guint rate = 16000, n = rate * (tone_s + silence_s), i;
+  gsize len = 44 + (gsize) n * 2;
+  g_autofree guint8 *buf = g_malloc0 (len);
+  gchar *path = g_build_filename (f->dir, name, NULL);
+
+  memcpy (buf, "RIFF", 4);
+  GST_WRITE_UINT32_LE (buf + 4, len - 8);
+  memcpy (buf + 8, "WAVEfmt ", 8);
+  GST_WRITE_UINT32_LE (buf + 16, 16);
+  GST_WRITE_UINT16_LE (buf + 20, 1);
+  GST_WRITE_UINT16_LE (buf + 22, 1);
+  GST_WRITE_UINT32_LE (buf + 24, rate);
+  GST_WRITE_UINT32_LE (buf + 28, rate * 2);
+  GST_WRITE_UINT16_LE (buf + 32, 2);
+  GST_WRITE_UINT16_LE (buf + 34, 16);
+  memcpy (buf + 36, "data", 4);
+  GST_WRITE_UINT32_LE (buf + 40, n * 2);
+  for (i = 0; i < rate * tone_s; i++)
+    GST_WRITE_UINT16_LE (buf + 44 + 2 * i,
+        (gint16) (8000 * sin (2 * G_PI * 440 * i / rate)));
+  g_assert_true (g_file_set_contents (path, (gchar *) buf, len, NULL));
+  if (out_len != NULL)
+    *out_len = len;
+  return path;
+}
+
+/* The samples of a 16-bit WAV's data chunk. */
+static const gint16 *
+wav_samples (const guint8 *d, gsize len, guint64 *n)
+{
+  gsize off = 12;
+
+  while (off + 8 <= len) {
+    guint32 size = GST_READ_UINT32_LE (d + off + 4);
+
+    if (!memcmp (d + off, "data", 4)) {
+      *n = MIN (size, len - off - 8) / 2;
+      return (const gint16 *) (gconstpointer) (d + off + 8);
+    }
+    off += 8 + size + (size & 1);
+  }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+typedef struct
+{
+  gint peak; /* loudest sample */
+  guint64 peer_samples; /* samples of sonicpeer's reply (value 1001) */
+} ChannelStats;
+
+static void
+channel_stats (const gint16 *s, guint64 n, guint channels, guint ch,
+    ChannelStats *st)
+{
+  guint64 i;
+
+  memset (st, 0, sizeof (*st));
+  for (i = ch; i < n; i += channels) {
+    gint16 v = GINT16_FROM_LE (s[i]);
+
+    st->peak = MAX (st->peak, ABS (v));
+    if (v >= 995 && v <= 1007)
+      st->peer_samples++;
+  }
+}
+
+static JsonArray *
+jarray (Reply *r, const gchar *member)
+{
+  return json_object_get_array_member (json_node_get_object (r->json), member);
+}
+
+/* @role's text at its first transcript entry, or NULL. */
+static const gchar *
+transcript_text (JsonArray *transcript, const gchar *role)
+{
+  guint i;
+
+  for (i = 0; i < json_array_get_length (transcript); i++) {
+    JsonObject *e = json_array_get_object_element (transcript, i);
+
+    if (!g_strcmp0 (json_object_get_string_member (e, "role"), role))
+      return json_object_get_string_member (e, "text");
+  }
+  return NULL;
+}
+
+/* The stereo recording: caller (the tone) left, bot (sonicpeer's reply,
+ * samples of 1001) right, and nothing of either on the other side. */
+static void
+check_bot_recording (Fixture *f, Reply *call, guint64 min_reply_samples)
+{
+  g_autoptr (Reply) media =
+      http_full (f, "GET", jstr (call, "recordingUrl"), NULL, NULL);
+  WavInfo info = {0};
+  ChannelStats left, right;
+  const gint16 *pcm;
+  guint64 n;
+  gsize len;
+  const guint8 *d;
+
+  g_assert_cmpuint (media->status, ==, 200);
+  d = g_bytes_get_data (media->body, &len);
+  parse_wav (d, len, &info);
+  g_assert_cmpuint (info.channels, ==, 2);
+  g_assert_cmpuint (info.rate, ==, 8000);
+  pcm = wav_samples (d, len, &n);
+  channel_stats (pcm, n, 2, 0, &left);
+  channel_stats (pcm, n, 2, 1, &right);
+  g_assert_cmpint (left.peak, >, 6000);
+  g_assert_cmpuint (left.peer_samples, <, 100);
+  g_assert_cmpuint (right.peer_samples, >=, min_reply_samples);
+  g_assert_cmpint (right.peak, <, 1100);
+}
+
+static gboolean
+skip_without_peer (Fixture *f)
+{
+  if (f->peer != NULL)
+    return FALSE;
+  g_test_skip ("sonicpeer.py needs Debian's python3-h2");
+  return TRUE;
+}
+
 /* ---- tests ---- */
 
 static void
@@ -683,6 +893,194 @@ test_cli_call (Fixture *f, gconstpointer data)
   check_recording_link (f, call, 7900, 8100);
 }
 
+/* A bot call end to end: mediaUri → novasonic (bedrock) → sonicpeer's
+ * scripted answer; transcript, stereo recording and transcript JSON. */
+static void
+test_bot_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *id = NULL;
+  g_autoptr (Reply) call = NULL;
+  g_autoptr (Reply) doc = NULL;
+  JsonArray *transcript;
+
+  if (skip_without_peer (f))
+    return;
+  wav = make_speech_wav (f, "question.wav", 1, 2, NULL);
+  body = media_body ("bot-1", wav);
+  id = start_call (f, body);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "end of stream");
+  g_assert_cmpstr (jstr (call, "pipeline"), ==, "connect-bot-media");
+  transcript = jarray (call, "transcript");
+  g_assert_cmpstr (transcript_text (transcript, "caller"), ==, "turn 1");
+  g_assert_cmpstr (transcript_text (transcript, "bot"), ==, "reply 1");
+  g_assert_cmpuint (json_array_get_length (jarray (call, "intents")), ==, 0);
+  /* sonicpeer answers with 1 s of audio at 8 kHz */
+  check_bot_recording (f, call, 7000);
+
+  g_assert_nonnull (jstr (call, "transcriptUrl"));
+  doc = http_full (f, "GET", jstr (call, "transcriptUrl"), NULL, NULL);
+  g_assert_cmpuint (doc->status, ==, 200);
+  g_assert_cmpstr (jstr (doc, "sessionId"), ==, id);
+  g_assert_cmpstr (jstr (doc, "contactId"), ==, "bot-1");
+  g_assert_cmpstr (transcript_text (jarray (doc, "transcript"), "bot"), ==,
+      "reply 1");
+}
+
+/* The bot hands over: transfer_to_agent ends the call with that reason
+ * after the bot's answer, long before the caller's media runs out. */
+static void
+test_bot_transfer (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *id = NULL;
+  g_autoptr (Reply) call = NULL;
+  JsonObject *intent;
+
+  if (skip_without_peer (f))
+    return;
+  wav = make_speech_wav (f, "human.wav", 1, 40, NULL);
+  body = media_body ("bot-2", wav);
+  id = start_call (f, body);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "reason"), ==, "transfer");
+  g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (
+                                                        call->json),
+                         "duration"),
+      <, 20);
+  g_assert_cmpuint (json_array_get_length (jarray (call, "intents")), ==, 1);
+  intent = json_array_get_object_element (jarray (call, "intents"), 0);
+  g_assert_cmpstr (json_object_get_string_member (intent, "intent"), ==,
+      "transfer");
+  g_assert_cmpstr (json_object_get_string_member (intent, "reason"), ==,
+      "caller asked");
+  check_bot_recording (f, call, 7000);
+}
+
+static Reply *
+post_turn (Fixture *f, const gchar *session, const gchar *wav_path)
+{
+  g_autofree gchar *data = NULL;
+  g_autofree gchar *b64 = NULL;
+  g_autofree gchar *body = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (wav_path, &data, &len, NULL));
+  b64 = g_base64_encode ((const guchar *) data, len);
+  body = g_strdup_printf ("{\"sessionId\": \"%s\", \"audioBase64\": "
+                          "\"%s\"}",
+      session, b64);
+  return http (f, "POST", "/turn", body);
+}
+
+static void
+check_turn_audio (Fixture *f, Reply *turn)
+{
+  g_autoptr (Reply) media = NULL;
+  WavInfo info = {0};
+  ChannelStats st;
+  const gint16 *pcm;
+  guint64 n;
+  gsize len;
+  const guint8 *d;
+
+  g_assert_nonnull (jstr (turn, "responseAudioUrl"));
+  media = http_full (f, "GET", jstr (turn, "responseAudioUrl"), NULL, NULL);
+  g_assert_cmpuint (media->status, ==, 200);
+  d = g_bytes_get_data (media->body, &len);
+  parse_wav (d, len, &info);
+  g_assert_cmpuint (info.channels, ==, 1);
+  g_assert_cmpuint (info.rate, ==, 8000);
+  pcm = wav_samples (d, len, &n);
+  channel_stats (pcm, n, 1, 0, &st);
+  g_assert_cmpuint (st.peer_samples, >=, 7000);
+}
+
+static void
+test_turn (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autofree gchar *long_wav = NULL;
+  g_autofree gchar *long_b64 = NULL;
+  g_autofree gchar *long_body = NULL;
+  g_autofree gchar *long_data = NULL;
+  gsize long_len = 0;
+  g_autoptr (Reply) first = NULL;
+  g_autoptr (Reply) second = NULL;
+  g_autoptr (Reply) bad_b64 = NULL;
+  g_autoptr (Reply) not_wav = NULL;
+  g_autoptr (Reply) no_audio = NULL;
+  g_autoptr (Reply) bad_id = NULL;
+  g_autoptr (Reply) malformed = NULL;
+  g_autoptr (Reply) too_long = NULL;
+  g_autoptr (Reply) get = NULL;
+
+  if (skip_without_peer (f))
+    return;
+  wav = make_speech_wav (f, "turn.wav", 1, 1, NULL);
+  first = post_turn (f, "contact-1", wav);
+  g_assert_cmpuint (first->status, ==, 200);
+  g_assert_cmpstr (jstr (first, "sessionId"), ==, "contact-1");
+  g_assert_cmpstr (jstr (first, "intent"), ==, "continue");
+  g_assert_cmpstr (jstr (first, "transcript"), ==, "turn 1");
+  g_assert_cmpstr (jstr (first, "reply"), ==, "reply 1");
+  check_turn_audio (f, first);
+  /* the next turn of the same session runs with the first as context */
+  second = post_turn (f, "contact-1", wav);
+  g_assert_cmpuint (second->status, ==, 200);
+  g_assert_cmpstr (jstr (second, "reply"), ==, "reply 1");
+  g_assert_cmpstr (jstr (second, "turnId"), !=, jstr (first, "turnId"));
+
+  bad_b64 = http (f, "POST", "/turn",
+      "{\"sessionId\": \"c\", \"audioBase64\": \"UklGRg=!\"}");
+  assert_error (bad_b64, 400, "invalid_field", "audioBase64");
+  not_wav = http (f, "POST", "/turn",
+      "{\"sessionId\": \"c\", \"audioBase64\": \"aGVsbG8gd29ybGQh\"}");
+  assert_error (not_wav, 400, "invalid_audio", "WAV");
+  no_audio = http (f, "POST", "/turn", "{\"sessionId\": \"c\"}");
+  assert_error (no_audio, 400, "missing_field", "audioBase64");
+  bad_id = http (f, "POST", "/turn",
+      "{\"sessionId\": \"../x\", \"audioS3Key\": \"a.wav\"}");
+  assert_error (bad_id, 400, "invalid_field", "sessionId");
+  malformed = http (f, "POST", "/turn", "[1, 2");
+  assert_error (malformed, 400, "malformed_body", NULL);
+  long_wav = make_speech_wav (f, "long-turn.wav", 1, 7, &long_len);
+  g_assert_true (g_file_get_contents (long_wav, &long_data, NULL, NULL));
+  long_b64 = g_base64_encode ((const guchar *) long_data, long_len);
+  long_body = g_strdup_printf ("{\"sessionId\": \"c\", \"audioBase64\": "
+                               "\"%s\"}",
+      long_b64);
+  too_long = http (f, "POST", "/turn", long_body);
+  assert_error (too_long, 400, "audio_too_long", NULL);
+  get = http (f, "GET", "/turn", NULL);
+  assert_error (get, 405, "method_not_allowed", NULL);
+}
+
+/* A turn that asks for a human comes back as intent: transfer. */
+static void
+test_turn_transfer (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autoptr (Reply) turn = NULL;
+
+  if (skip_without_peer (f))
+    return;
+  wav = make_speech_wav (f, "agent.wav", 1, 1, NULL);
+  turn = post_turn (f, "contact-2", wav);
+  g_assert_cmpuint (turn->status, ==, 200);
+  g_assert_cmpstr (jstr (turn, "intent"), ==, "transfer");
+  g_assert_cmpstr (jstr (turn, "reply"), ==, "reply 1");
+  check_turn_audio (f, turn);
+}
+
+static const gchar *const transfer_peer[] = {"--tool", "transfer_to_agent",
+    NULL};
+
 int
 main (int argc, char **argv)
 {
@@ -700,5 +1098,12 @@ main (int argc, char **argv)
   ADD ("sigterm-drains", test_sigterm_drains);
   ADD ("restart-after-kill", test_restart_after_kill);
   ADD ("cli-call", test_cli_call);
+#define ADD_BOT(path, func, peer_args)                                       \
+  g_test_add ("/callpiped/integration/" path, Fixture, peer_args, setup_bot, \
+      func, teardown)
+  ADD_BOT ("bot-call", test_bot_call, NULL);
+  ADD_BOT ("bot-transfer", test_bot_transfer, transfer_peer);
+  ADD_BOT ("turn", test_turn, NULL);
+  ADD_BOT ("turn-transfer", test_turn_transfer, transfer_peer);
   return g_test_run ();
 }

@@ -25,9 +25,9 @@ test_expand_quotes_every_value (void)
   g_autofree gchar *out = NULL;
 
   set (v, "CONTACT_ID", "abc-123");
-  set (v, "RECORDING_PATH", "/tmp/a b/c.wav");
+  set (v, "RECORDING_LOCATION", "/tmp/a b/c.wav");
   out = cp_template_expand ("x contact-id=${CONTACT_ID} ! "
-                            "filesink location=${RECORDING_PATH}",
+                            "filesink location=${RECORDING_LOCATION}",
       v, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (out, ==,
@@ -66,17 +66,46 @@ test_hostile_values_rejected (void)
   expect_invalid ("STREAM_ARN", "not-an-arn");
   expect_invalid ("START_TIMESTAMP", "12a");
   expect_invalid ("START_TIMESTAMP", "-1");
-  expect_invalid ("RECORDING_PATH", "relative/x.wav");
-  expect_invalid ("RECORDING_PATH", "/tmp/../etc/passwd");
-  expect_invalid ("RECORDING_PATH", "/tmp/x\".wav");
-  expect_invalid ("RECORDING_PATH", "/tmp/x\\y.wav");
-  expect_invalid ("RECORDING_PATH", "/tmp/x\n.wav");
-  expect_invalid ("RECORDING_PATH", "/tmp/${SESSION_ID}.wav");
+  expect_invalid ("RECORDING_LOCATION", "relative/x.wav");
+  expect_invalid ("RECORDING_LOCATION", "/tmp/../etc/passwd");
+  expect_invalid ("RECORDING_LOCATION", "/tmp/x\".wav");
+  expect_invalid ("RECORDING_LOCATION", "/tmp/x\\y.wav");
+  expect_invalid ("RECORDING_LOCATION", "/tmp/x\n.wav");
+  expect_invalid ("RECORDING_LOCATION", "/tmp/${SESSION_ID}.wav");
   expect_invalid ("MEDIA_URI", "ftp://host/x.wav");
   expect_invalid ("MEDIA_URI", "file:///tmp/a b.wav");
   expect_invalid ("MEDIA_URI", "file:///tmp/a\".wav");
   expect_invalid ("MEDIA_URI", "/tmp/a.wav");
   expect_invalid ("MEDIA_URI", "javascript:alert(1)");
+  expect_invalid ("RECORDING_LOCATION", "s3://bucket");
+  expect_invalid ("RECORDING_LOCATION", "s3://bucket/a/../b.wav");
+  expect_invalid ("RECORDING_LOCATION", "s3://bucket//b.wav");
+  expect_invalid ("RECORDING_LOCATION", "s3://bucket/a b.wav");
+  expect_invalid ("RECORDING_LOCATION", "s3://b/x\" ! fakesink");
+  expect_invalid ("RECORDING_SINK", "fakesink");
+  expect_invalid ("RECORDING_SINK", "filesink location=/etc/passwd");
+  expect_invalid ("BOT_ENDPOINT", "http://h/ ! fakesink");
+}
+
+/* Element variables are the one unquoted substitution: only the fixed
+ * names pass, and they are written bare so gst-launch sees an element. */
+static void
+test_element_variables (void)
+{
+  g_autoptr (GHashTable) v = values_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *out = NULL;
+
+  set (v, "RECORDING_SINK", "s3sink");
+  set (v, "RECORDING_LOCATION", "s3://calls-bucket/prefix/recordings/a.wav");
+  set (v, "BOT_ENDPOINT", "");
+  out = cp_template_expand ("wavenc ! ${RECORDING_SINK} "
+                            "location=${RECORDING_LOCATION} e=${BOT_ENDPOINT}",
+      v, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (out, ==,
+      "wavenc ! s3sink "
+      "location=\"s3://calls-bucket/prefix/recordings/a.wav\" e=\"\"");
 }
 
 static void
@@ -93,8 +122,11 @@ test_good_values_accepted (void)
   g_assert_true (cp_template_check_value ("START_FRAGMENT", "", NULL));
   g_assert_true (cp_template_check_value ("MEDIA_URI",
       "https://example.com/a%20b.wav?x=1", NULL));
-  g_assert_true (cp_template_check_value ("RECORDING_PATH",
+  g_assert_true (cp_template_check_value ("RECORDING_LOCATION",
       "/tmp/it's a path!/x.wav", NULL));
+  g_assert_true (
+      cp_template_check_value ("BOT_ENDPOINT", "http://127.0.0.1:8443", NULL));
+  g_assert_true (cp_template_check_value ("AUDIO_SOURCE", "s3src", NULL));
 }
 
 static void
@@ -167,10 +199,10 @@ test_gst_parse_round_trip (void)
   guint n = 0;
 
   f = cp_factory_new_from_text ("roundtrip",
-      "fakesrc ! filesink name=out location=${RECORDING_PATH}", &error);
+      "fakesrc ! filesink name=out location=${RECORDING_LOCATION}", &error);
   g_assert_no_error (error);
   g_assert_true (cp_factory_is_available (f));
-  set (v, "RECORDING_PATH", path);
+  set (v, "RECORDING_LOCATION", path);
   pipeline = cp_factory_create_pipeline (f, "p", v, &error);
   g_assert_no_error (error);
   g_assert_true (GST_IS_PIPELINE (pipeline));
@@ -234,6 +266,8 @@ main (int argc, char **argv)
   g_test_add_func ("/callpiped/template/expand-quotes",
       test_expand_quotes_every_value);
   g_test_add_func ("/callpiped/template/quote-escapes", test_quote_escapes);
+  g_test_add_func ("/callpiped/template/element-variables",
+      test_element_variables);
   g_test_add_func ("/callpiped/template/hostile-values",
       test_hostile_values_rejected);
   g_test_add_func ("/callpiped/template/good-values",
