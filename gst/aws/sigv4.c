@@ -577,9 +577,12 @@ check_request (const CpAwsHttpRequest *request, GError **error)
         request->path ? request->path : "");
     return FALSE;
   }
-  if (find_header (request, "host") == NULL) {
+  /* HTTP/2 requests may sign :authority, their Host, under that name. */
+  if (find_header (request, "host") == NULL
+      && find_header (request, ":authority") == NULL) {
     g_set_error (error, CP_AWS_SIGV4_ERROR, CP_AWS_SIGV4_ERROR_MISSING,
-        "cannot sign: the request has no Host header");
+        "cannot sign: the request has no Host (or HTTP/2 :authority) "
+        "header");
     return FALSE;
   }
   return TRUE;

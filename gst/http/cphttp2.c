@@ -962,7 +962,9 @@ submit_stream (CpHttp2Connection *conn, CpHttp2Stream *stream)
     gchar *lower;
 
     cp_http_headers_nth (stream->headers, i, &name, &value);
-    if (is_connection_header (name))
+    /* Pseudo-headers are the connection's own: a signed ":authority"
+     * in the list is the one sent above. */
+    if (name[0] == ':' || is_connection_header (name))
       continue;
     lower = g_ascii_strdown (name, -1);
     g_ptr_array_add (lowered, lower);
@@ -1323,6 +1325,36 @@ out:
 
 /* ---- connection ---- */
 
+/* RFC 9110 §4.2.3: the scheme's default port is left out, as the AWS SDKs
+ * send (and sign) it; an IPv6 host is bracketed. */
+static gchar *
+authority_for (const gchar *scheme, const gchar *host, gint port)
+{
+  gboolean is_default = port <= 0
+      || (port == 443 && g_ascii_strcasecmp (scheme, "https") == 0)
+      || (port == 80 && g_ascii_strcasecmp (scheme, "http") == 0);
+  const gchar *open = strchr (host, ':') ? "[" : "";
+  const gchar *close = open[0] ? "]" : "";
+
+  if (is_default)
+    return g_strdup_printf ("%s%s%s", open, host, close);
+  return g_strdup_printf ("%s%s%s:%d", open, host, close, port);
+}
+
+gchar *
+cp_http2_authority_for_url (const gchar *url, GError **error)
+{
+  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  const gchar *host = uri ? g_uri_get_host (uri) : NULL;
+
+  if (host == NULL || host[0] == '\0') {
+    g_set_error (error, CP_HTTP_ERROR, CP_HTTP_ERROR_INVALID_URL,
+        "Not a URL with a host: %.*s", (int) strcspn (url, "?#"), url);
+    return NULL;
+  }
+  return authority_for (g_uri_get_scheme (uri), host, g_uri_get_port (uri));
+}
+
 CpHttp2Connection *
 cp_http2_connection_new (const gchar *url, const CpHttpOptions *options,
     GError **error)
@@ -1357,10 +1389,7 @@ cp_http2_connection_new (const gchar *url, const CpHttpOptions *options,
   conn->tls = tls;
   conn->scheme = g_strdup (scheme);
   conn->port = port;
-  if (strchr (host, ':'))
-    conn->authority = g_strdup_printf ("[%s]:%d", host, port);
-  else
-    conn->authority = g_strdup_printf ("%s:%d", host, port);
+  conn->authority = authority_for (scheme, host, port);
   conn->host = g_steal_pointer (&host);
   if (options)
     conn->options = *options;

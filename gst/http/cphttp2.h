@@ -60,9 +60,14 @@ void               cp_http2_connection_unref (CpHttp2Connection *connection);
  * the I/O thread. Asynchronous: returns at once. */
 void               cp_http2_connection_close (CpHttp2Connection *connection);
 
+/* host[:port] of @url as sent in :authority and signed: the port only
+ * when it is not the scheme's default, an IPv6 host in brackets. */
+gchar *cp_http2_authority_for_url (const gchar *url, GError **error);
+
 /* path is the :path (with query); headers are sent after the pseudo
- * headers, names lowercased; connection-specific ones (host, connection,
- * transfer-encoding, ...) are dropped since :authority replaces host.
+ * headers, names lowercased; pseudo-headers and connection-specific ones
+ * (host, connection, transfer-encoding, ...) are dropped since the
+ * connection sends :authority itself.
  * Returns a new reference; the stream keeps the connection alive. */
 CpHttp2Stream *
 cp_http2_connection_open_stream (CpHttp2Connection *connection,

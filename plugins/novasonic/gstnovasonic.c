@@ -24,18 +24,37 @@
  * `novasonic-session` (event started|renewed|ended), `novasonic-usage`
  * (input-tokens, output-tokens, total-tokens).
  *
+ * With #GstNovaSonic:backend=local the same pads, timing, messages and
+ * tools are served offline: the caller's audio goes through a VAD and
+ * pocketsphinx (in the grammar of the dialog state), the dialog engine of
+ * #GstNovaSonic:workflow answers, flite speaks. It greets first, and
+ * caller speech during a reply is a barge-in. #GstNovaSonic:voice-id
+ * names a flite voice there (slt when it names none);
+ * #GstNovaSonic:endpointing-sensitivity sets the pause that ends the
+ * caller's turn (400 ms by default, high 300, medium 600, low 800).
+ *
  * Tools come from #GstNovaSonic:tools-dir (one JSON file per tool);
  * answer a `novasonic-tool-use` with the `tool-result` action signal.
  * `transfer_to_agent` and `end_call` are answered by the element itself
  * and post `novasonic-intent`.
  *
- * ## Example launch line
+ * ## Example launch lines
  * |[
  * gst-launch-1.0 -m filesrc location=question.wav ! wavparse ! \
  *     audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! \
  *     novasonic region=us-east-1 output-rate=16000 ! wavenc ! \
  *     filesink location=answer.wav
- * ]|
+ * ]| Asks Nova Sonic on Bedrock.
+ * |[
+ * gst-launch-1.0 ttssrc text="I want to talk to a person." ! \
+ *     audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! \
+ *     wavenc ! filesink location=question.wav
+ * gst-launch-1.0 -m filesrc location=question.wav ! wavparse ! \
+ *     audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! \
+ *     novasonic backend=local output-rate=8000 ! wavenc ! \
+ *     filesink location=answer.wav
+ * ]| Offline: the answer holds the greeting (cut short by the question:
+ * `novasonic-barge-in`) and the reply; `novasonic-intent` says transfer.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -49,6 +68,12 @@
 
 #include "aws/endpoint.h"
 #include "sonicbedrock.h"
+#ifdef SONIC_HAVE_LOCAL
+#include "soniclocal.h"
+#include "speech/speechtts.h"
+#endif
+
+#include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_nova_sonic_debug);
 #define GST_CAT_DEFAULT gst_nova_sonic_debug
@@ -78,6 +103,7 @@ enum
   PROP_ACCESS_KEY,
   PROP_SECRET_KEY,
   PROP_SESSION_TOKEN,
+  PROP_WORKFLOW,
 };
 
 enum
@@ -99,6 +125,9 @@ enum
 /* The region Nova Sonic launched in, when nothing else names one. */
 #define FALLBACK_REGION "us-east-1"
 #define DEFAULT_PROMPT_NAME "customer-service.txt"
+#define DEFAULT_WORKFLOW "customer-service"
+/* backend=local: the pause that ends the caller's turn by default. */
+#define LOCAL_END_OF_TURN_MS 400
 
 #define SINK_CAPS                                       \
   "audio/x-raw, format = (string) S16LE, "              \
@@ -196,7 +225,8 @@ gst_nova_sonic_class_init (GstNovaSonicClass *klass)
   g_object_class_install_property (gobject_class, PROP_BACKEND,
       g_param_spec_enum ("backend", "Backend",
           "The conversation engine: bedrock (Amazon Nova Sonic) or local "
-          "(offline; not available yet)",
+          "(offline: VAD, speech recognition, the dialog engine of "
+          "workflow, flite speech)",
           GST_TYPE_NOVA_SONIC_BACKEND, DEFAULT_BACKEND, flags));
   g_object_class_install_property (gobject_class, PROP_MODEL_ID,
       g_param_spec_string ("model-id", "Model ID",
@@ -270,6 +300,12 @@ gst_nova_sonic_class_init (GstNovaSonicClass *klass)
   g_object_class_install_property (gobject_class, PROP_SESSION_TOKEN,
       g_param_spec_string ("session-token", "Session token",
           "AWS session token of temporary credentials", NULL, flags));
+  g_object_class_install_property (gobject_class, PROP_WORKFLOW,
+      g_param_spec_string ("workflow", "Workflow",
+          "backend=local: the dialog workflow, a JSON file or the name of "
+          "one in $CALLPIPE_PIPELINES_DIR/workflows (else the installed "
+          "share/callpipe/workflows)",
+          DEFAULT_WORKFLOW, flags));
 
   /**
    * GstNovaSonic::tool-result:
@@ -323,6 +359,7 @@ gst_nova_sonic_init (GstNovaSonic *self)
   self->top_p = DEFAULT_TOP_P;
   self->session_renewal = DEFAULT_SESSION_RENEWAL;
   self->output_rate = DEFAULT_OUTPUT_RATE;
+  self->workflow = g_strdup (DEFAULT_WORKFLOW);
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -346,6 +383,7 @@ gst_nova_sonic_finalize (GObject *object)
   g_free (self->access_key);
   g_free (self->secret_key);
   g_free (self->session_token);
+  g_free (self->workflow);
   g_queue_clear_full (&self->queue, (GDestroyNotify) gst_buffer_unref);
   g_clear_error (&self->error);
   g_mutex_clear (&self->lock);
@@ -428,6 +466,9 @@ gst_nova_sonic_set_property (GObject *object, guint prop_id,
     case PROP_SESSION_TOKEN:
       set_string (&self->session_token, value);
       break;
+    case PROP_WORKFLOW:
+      set_string (&self->workflow, value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -493,6 +534,9 @@ gst_nova_sonic_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_SESSION_TOKEN:
       g_value_set_string (value, self->session_token);
+      break;
+    case PROP_WORKFLOW:
+      g_value_set_string (value, self->workflow);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -845,36 +889,131 @@ make_settings (GstNovaSonic *self, gint input_rate,
   return TRUE;
 }
 
-static gboolean
-start_backend (GstNovaSonic *self, gint input_rate)
+#ifdef SONIC_HAVE_LOCAL
+/* backend=local: the pause that ends the caller's turn. Shorter than
+ * Nova Sonic's: the offline engine has no model of the caller's turn
+ * beyond the pause, and every millisecond of it delays the answer. */
+static guint
+local_end_of_turn_ms (GstNovaSonicEndpointing e)
+{
+  switch (e) {
+    case GST_NOVA_SONIC_ENDPOINTING_LOW:
+      return 800;
+    case GST_NOVA_SONIC_ENDPOINTING_MEDIUM:
+      return 600;
+    case GST_NOVA_SONIC_ENDPOINTING_HIGH:
+      return 300;
+    default:
+      return LOCAL_END_OF_TURN_MS;
+  }
+}
+
+/* A workflow's path from the property: a file, or a shipped name. */
+static gchar *
+resolve_workflow (const gchar *workflow)
+{
+  g_autofree gchar *file = NULL;
+
+  if (strchr (workflow, G_DIR_SEPARATOR) != NULL
+      || g_str_has_suffix (workflow, ".json"))
+    return g_strdup (workflow);
+  file = g_strconcat (workflow, ".json", NULL);
+  return g_build_filename (pipelines_dir (), "workflows", file, NULL);
+}
+
+/* voice-id if it names a flite voice, else NULL: the default voice. */
+static gchar *
+local_voice (const gchar *voice_id)
+{
+  const gchar *const *voices = cp_speech_tts_list_voices ();
+
+  for (; *voices != NULL; voices++) {
+    if (g_strcmp0 (*voices, voice_id) == 0)
+      return g_strdup (voice_id);
+  }
+  return NULL;
+}
+
+static SonicBackend *
+new_local_backend (GstNovaSonic *self, gint input_rate)
+{
+  SonicLocalSettings settings = {
+      0,
+  };
+  g_autofree gchar *workflow = NULL;
+
+  GST_OBJECT_LOCK (self);
+  workflow = g_strdup (self->workflow ? self->workflow : DEFAULT_WORKFLOW);
+  settings.tools_dir = g_strdup (self->tools_dir);
+  settings.voice = local_voice (self->voice_id);
+  settings.output_rate = self->output_rate;
+  settings.end_of_turn_ms = local_end_of_turn_ms (self->endpointing);
+  self->out_rate = self->output_rate;
+  GST_OBJECT_UNLOCK (self);
+
+  if (settings.tools_dir == NULL)
+    settings.tools_dir = g_build_filename (pipelines_dir (), "tools", NULL);
+  settings.workflow = resolve_workflow (workflow);
+  GST_INFO_OBJECT (self,
+      "offline engine: workflow %s, voice %s, input %d Hz, "
+      "output %d Hz",
+      settings.workflow, settings.voice ? settings.voice : "default",
+      input_rate, settings.output_rate);
+  return sonic_local_new (&settings, &listener, self);
+}
+#endif
+
+static SonicBackend *
+new_bedrock_backend (GstNovaSonic *self, gint input_rate)
 {
   SonicBedrockSettings settings = {
       0,
   };
   g_autoptr (GError) error = NULL;
+
+  if (!make_settings (self, input_rate, &settings, &error)) {
+    sonic_bedrock_settings_clear (&settings);
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Cannot configure Nova Sonic: %s", error->message), (NULL));
+    return NULL;
+  }
+  return sonic_bedrock_new (&settings, &listener, self);
+}
+
+static gboolean
+start_backend (GstNovaSonic *self, gint input_rate)
+{
+  g_autoptr (GError) error = NULL;
   GstNovaSonicBackend type;
+  SonicBackend *backend;
 
   GST_OBJECT_LOCK (self);
   type = self->backend_type;
   GST_OBJECT_UNLOCK (self);
   if (type == GST_NOVA_SONIC_BACKEND_LOCAL) {
+#ifdef SONIC_HAVE_LOCAL
+    backend = new_local_backend (self, input_rate);
+#else
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("backend=local is not available yet: use backend=bedrock"), (NULL));
+        ("backend=local is not available: callpipe was built without the "
+         "offline speech engines (pocketsphinx, flite)"),
+        (NULL));
     return FALSE;
-  }
-  if (!make_settings (self, input_rate, &settings, &error)) {
-    sonic_bedrock_settings_clear (&settings);
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("Cannot configure Nova Sonic: %s", error->message), (NULL));
-    return FALSE;
+#endif
+  } else {
+    backend = new_bedrock_backend (self, input_rate);
+    if (backend == NULL)
+      return FALSE;
   }
   GST_OBJECT_LOCK (self);
-  self->backend = sonic_bedrock_new (&settings, &listener, self);
+  self->backend = backend;
   GST_OBJECT_UNLOCK (self);
   self->input_rate = input_rate;
-  if (!self->backend->klass->start (self->backend, input_rate, &error)) {
+  if (!backend->klass->start (backend, input_rate, &error)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-        ("Cannot start the Nova Sonic session: %s", error->message), (NULL));
+        ("Cannot start the conversation (backend=%s): %s", backend->klass->name,
+            error->message),
+        (NULL));
     return FALSE;
   }
   return TRUE;
@@ -909,7 +1048,7 @@ post_stored_error (GstNovaSonic *self)
   if (error == NULL)
     return FALSE;
   GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-      ("Nova Sonic conversation failed: %s", error->message), (NULL));
+      ("The conversation failed: %s", error->message), (NULL));
   g_error_free (error);
   return TRUE;
 }

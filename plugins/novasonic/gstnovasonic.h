@@ -49,6 +49,7 @@ struct _GstNovaSonic
   gchar *access_key;
   gchar *secret_key;
   gchar *session_token;
+  gchar *workflow;
 
   /* streaming thread only */
   SonicBackend *backend;        /* from the first caps to PAUSED->READY */

@@ -264,7 +264,8 @@ sonic_sign_request (const gchar *authority, const gchar *model_id,
   /* The label is encoded already: sigv4 encodes it once more for the
    * canonical URI, as the SDKs do for every service but S3. */
   req->path_encoded = TRUE;
-  cp_aws_http_request_add_header (req, "host", authority);
+  /* Signed under its HTTP/2 name, as the JS SDK does. */
+  cp_aws_http_request_add_header (req, ":authority", authority);
   cp_aws_http_request_add_header (req, "content-type", SONIC_CONTENT_TYPE);
   cp_aws_http_request_set_payload_hash (req, CP_AWS_STREAMING_EVENTS);
   return cp_aws_sigv4_sign_headers (req, &params, error);

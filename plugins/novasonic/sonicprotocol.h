@@ -108,7 +108,7 @@ gchar *sonic_request_path (const gchar *model_id);
 
 /* Signs the POST for @authority (host[:port]) at @time (unix seconds):
  * content-type and the streaming-events payload hash are signed along
- * with host. The result's headers are what to send besides content-type;
+ * with :authority (the HTTP/2 name of host, as the JS SDK signs it). The result's headers are what to send besides content-type;
  * its signature seeds the event chain. */
 CpAwsSigV4Result *sonic_sign_request (const gchar *authority,
                                       const gchar *model_id,

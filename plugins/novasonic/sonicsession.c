@@ -217,29 +217,6 @@ send_text_block (SonicSession *session, SonicRole role, const gchar *text,
           sonic_event_content_end (session->prompt_name, content), error);
 }
 
-gchar *
-sonic_authority_for_url (const gchar *url, GError **error)
-{
-  g_autoptr (GUri) uri = g_uri_parse (url, G_URI_FLAGS_NONE, error);
-  const gchar *host;
-  gint port;
-
-  if (uri == NULL)
-    return NULL;
-  host = g_uri_get_host (uri);
-  if (host == NULL || host[0] == '\0') {
-    g_set_error (error, G_URI_ERROR, G_URI_ERROR_BAD_HOST,
-        "no host in the endpoint URL");
-    return NULL;
-  }
-  port = g_uri_get_port (uri);
-  if (port <= 0)
-    port = g_strcmp0 (g_uri_get_scheme (uri), "https") == 0 ? 443 : 80;
-  if (strchr (host, ':'))
-    return g_strdup_printf ("[%s]:%d", host, port);
-  return g_strdup_printf ("%s:%d", host, port);
-}
-
 SonicSession *
 sonic_session_open (const gchar *url, const CpHttpOptions *options,
     const gchar *region, const CpAwsCredentials *credentials,
@@ -254,7 +231,7 @@ sonic_session_open (const gchar *url, const CpHttpOptions *options,
   CpHttp2Connection *connection;
   guint i;
 
-  authority = sonic_authority_for_url (url, error);
+  authority = cp_http2_authority_for_url (url, error);
   if (authority == NULL)
     return NULL;
   signed_req = sonic_sign_request (authority, config->model_id, region,

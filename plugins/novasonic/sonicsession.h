@@ -76,10 +76,6 @@ gboolean     sonic_session_audio_started (SonicSession *session);
 guint        sonic_session_get_status    (SonicSession *session);
 const gchar *sonic_session_get_error_type (SonicSession *session);
 
-/* host:port as the HTTP/2 client sends it in :authority, which is what
- * must be signed. */
-gchar       *sonic_authority_for_url     (const gchar *url, GError **error);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SonicSession, sonic_session_unref)
 
 G_END_DECLS

@@ -475,19 +475,6 @@ add_header (CpAwsHttpRequest *req, CpHttpHeaders *headers, const gchar *name,
   cp_http_headers_add (headers, name, value);
 }
 
-static gchar *
-host_header (GUri *uri)
-{
-  gint port = g_uri_get_port (uri);
-  const gchar *scheme = g_uri_get_scheme (uri);
-  gboolean default_port = port < 0
-      || (port == 443 && g_ascii_strcasecmp (scheme, "https") == 0)
-      || (port == 80 && g_ascii_strcasecmp (scheme, "http") == 0);
-
-  return default_port ? g_strdup (g_uri_get_host (uri))
-                      : g_strdup_printf ("%s:%d", g_uri_get_host (uri), port);
-}
-
 /* Signs the request and opens the stream. On failure @kind says whether
  * another attempt may help. */
 static gboolean
@@ -523,7 +510,7 @@ sender_open (CpTranscribeClient *c, Sender *s, StreamCtx *ctx,
   }
 
   uri = g_uri_parse (cfg->endpoint, G_URI_FLAGS_NONE, NULL);
-  host = host_header (uri);
+  host = cp_http2_authority_for_url (cfg->endpoint, NULL);
   base_path = g_uri_get_path (uri);
   base_len = strlen (base_path);
   while (base_len > 0 && base_path[base_len - 1] == '/')

@@ -570,6 +570,34 @@ test_invalid_url (void)
   g_assert_error (error, CP_HTTP_ERROR, CP_HTTP_ERROR_INVALID_URL);
 }
 
+/* RFC 9110: the scheme's default port is not part of :authority. */
+static void
+test_authority (void)
+{
+  static const gchar *const cases[][2] = {
+      {"https://bedrock-runtime.us-east-1.amazonaws.com",
+          "bedrock-runtime.us-east-1.amazonaws.com"},
+      {"https://example.com:443/x", "example.com"},
+      {"https://example.com:8443/", "example.com:8443"},
+      {"http://127.0.0.1:80", "127.0.0.1"},
+      {"http://127.0.0.1:443", "127.0.0.1:443"},
+      {"https://[::1]/", "[::1]"},
+      {"http://[::1]:8080/", "[::1]:8080"},
+  };
+  g_autoptr (GError) error = NULL;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree gchar *authority =
+        cp_http2_authority_for_url (cases[i][0], &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (authority, ==, cases[i][1]);
+  }
+  g_assert_null (cp_http2_authority_for_url ("no host", &error));
+  g_assert_error (error, CP_HTTP_ERROR, CP_HTTP_ERROR_INVALID_URL);
+}
+
 /* ---- TLS against a self-signed peer ---- */
 
 static gboolean
@@ -724,5 +752,6 @@ main (int argc, char **argv)
   ADD ("tls-curl", test_tls_curl);
 #undef ADD
   g_test_add_func ("/http/h2/invalid-url", test_invalid_url);
+  g_test_add_func ("/http/h2/authority", test_authority);
   return g_test_run ();
 }

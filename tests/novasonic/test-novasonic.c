@@ -691,29 +691,6 @@ GST_START_TEST (test_malformed_output)
 
 GST_END_TEST;
 
-GST_START_TEST (test_local_backend_unavailable)
-{
-  GstHarness *h = gst_harness_new ("novasonic");
-  GstBus *bus = gst_bus_new ();
-  GstMessage *msg;
-  g_autoptr (GError) err = NULL;
-
-  gst_element_set_bus (h->element, bus);
-  g_object_set (h->element, "backend", 1, NULL);
-  gst_harness_set_src_caps_str (h,
-      "audio/x-raw, format=S16LE, "
-      "layout=interleaved, channels=1, rate=16000");
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL);
-  gst_message_parse_error (msg, &err, NULL);
-  fail_unless (strstr (err->message, "not available yet") != NULL);
-  gst_message_unref (msg);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-}
-
-GST_END_TEST;
-
 static Suite *
 novasonic_suite (void)
 {
@@ -729,7 +706,6 @@ novasonic_suite (void)
   tcase_add_test (tc, test_timeout_reconnect);
   tcase_add_test (tc, test_planned_renewal);
   tcase_add_test (tc, test_malformed_output);
-  tcase_add_test (tc, test_local_backend_unavailable);
   return s;
 }
 

@@ -11,27 +11,14 @@
 #define VECTOR_HOST "bedrock-runtime.us-east-1.amazonaws.com"
 #define VECTOR_TIME G_GINT64_CONSTANT (1735787045) /* 2025-01-02T03:04:05Z */
 
-static gchar *
-replace (const gchar *s, const gchar *from, const gchar *to)
-{
-  g_auto (GStrv) parts = g_strsplit (s, from, -1);
-
-  return g_strjoinv (to, parts);
-}
-
-/* The fixture was made by the JS SDK, which signs ":authority" where we
- * sign "host" (as the Go and Rust SDKs do). Our canonical request with the
- * header renamed (and moved to its sorted place) must give the fixture's
- * signature: everything else — path double encoding, headers, payload
- * hash — is then byte-identical to the SDK's. */
+/* The fixture was made by the JS SDK, which signs ":authority" as we do
+ * for HTTP/2: path double encoding, headers and payload hash must match
+ * the SDK's byte for byte to give its signature. */
 static void
 test_request_signature_vector (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (CpAwsSigV4Result) res = NULL;
-  g_autofree gchar *without_host = NULL, *renamed = NULL, *sts = NULL;
-  g_autofree gchar *hash = NULL, *sig = NULL;
-  guint8 key[CP_AWS_SHA256_LEN], mac[CP_AWS_SHA256_LEN];
 
   res = sonic_sign_request (VECTOR_HOST, "amazon.nova-sonic-v1:0", "us-east-1",
       "AKIDEXAMPLE", "SECRET", "TOKEN", VECTOR_TIME, &error);
@@ -42,27 +29,13 @@ test_request_signature_vector (void)
       strstr (res->canonical_request,
           "/model/amazon.nova-sonic-v1%253A0/invoke-with-bidirectional-stream")
       != NULL);
+  g_assert_true (strstr (res->canonical_request,
+                     "\n:authority:" VECTOR_HOST "\ncontent-type:")
+      != NULL);
   g_assert_cmpstr (res->signed_headers, ==,
-      "content-type;host;x-amz-content-sha256;x-amz-date;"
+      ":authority;content-type;x-amz-content-sha256;x-amz-date;"
       "x-amz-security-token");
-  /* host: independently computed with python hmac/hashlib. */
   g_assert_cmpstr (res->signature, ==,
-      "0ff8e29308e998e8b726abaab890eac9cb201629be947e51211cb33558ca8e39");
-
-  without_host = replace (res->canonical_request, "host:" VECTOR_HOST "\n", "");
-  renamed = replace (without_host,
-      "\ncontent-type:", "\n:authority:" VECTOR_HOST "\ncontent-type:");
-  g_clear_pointer (&without_host, g_free);
-  without_host =
-      replace (renamed, "content-type;host;", ":authority;content-type;");
-  hash = cp_aws_sha256_hex (without_host, strlen (without_host));
-  sts = g_strdup_printf ("AWS4-HMAC-SHA256\n20250102T030405Z\n"
-                         "20250102/us-east-1/bedrock/aws4_request\n%s",
-      hash);
-  cp_aws_derive_signing_key ("SECRET", "20250102", "us-east-1", "bedrock", key);
-  cp_aws_hmac_sha256 (key, sizeof key, sts, strlen (sts), mac);
-  sig = cp_aws_hex_encode (mac, sizeof mac);
-  g_assert_cmpstr (sig, ==,
       "f8bc2fe45a51f6c7bebafdf7becbfc1a47900ff20ef2ac10dfaa4ae9dcaf4012");
 }
 
