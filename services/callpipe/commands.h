@@ -21,6 +21,7 @@ int cp_cli_cmd_call (int argc, char **argv);
 int cp_cli_cmd_elements (int argc, char **argv);
 int cp_cli_cmd_kvs_inspect (int argc, char **argv);
 int cp_cli_cmd_presign (int argc, char **argv);
+int cp_cli_cmd_sessions (int argc, char **argv);
 
 G_END_DECLS
 

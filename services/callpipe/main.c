@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const CpCliCommand commands[] = {
-    {"call", "start a call from local media on a running callpiped",
+    {"call", "start a call (local media or --say TEXT) on a running callpiped",
         cp_cli_cmd_call},
     {"elements", "list the callpipe GStreamer elements that are installed",
         cp_cli_cmd_elements},
@@ -17,6 +17,8 @@ static const CpCliCommand commands[] = {
         cp_cli_cmd_kvs_inspect},
     {"presign", "print a presigned GET URL for s3://BUCKET/KEY",
         cp_cli_cmd_presign},
+    {"sessions", "list the sessions of a running callpiped",
+        cp_cli_cmd_sessions},
 };
 
 static void

@@ -41,6 +41,7 @@ static const KeySpec key_specs[] = {
     {"server", "long-call-warning", KEY_UINT, "1800", 1, 7 * 86400},
     {"server", "cors-origin", KEY_STRING, NULL, 0, 0},
     {"storage", "uri", KEY_STRING, NULL, 0, 0},
+    {"storage", "endpoint", KEY_STRING, NULL, 0, 0},
     {"storage", "link-ttl", KEY_UINT, "3600", 1, 7 * 86400},
     {"bot", "backend", KEY_STRING, "local", 0, 0},
     {"bot", "region", KEY_STRING, "us-east-1", 0, 0},
@@ -219,6 +220,7 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
   c->token = get_string (kf, "server", "token");
   c->cors_origin = get_string (kf, "server", "cors-origin");
   c->storage_uri = get_string (kf, "storage", "uri");
+  c->storage_endpoint = get_string (kf, "storage", "endpoint");
   c->bot_backend = get_string (kf, "bot", "backend");
   c->bot_region = get_string (kf, "bot", "region");
   c->bot_model_id = get_string (kf, "bot", "model-id");
@@ -239,6 +241,14 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
     g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
         "[bot] endpoint must be an http:// or https:// URL, not '%s'",
         c->bot_endpoint);
+    return NULL;
+  }
+  if (c->storage_endpoint != NULL
+      && (!g_str_has_prefix (c->storage_endpoint, "http://")
+          && !g_str_has_prefix (c->storage_endpoint, "https://"))) {
+    g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
+        "[storage] endpoint must be an http:// or https:// URL, not '%s'",
+        c->storage_endpoint);
     return NULL;
   }
   return g_steal_pointer (&c);
@@ -296,6 +306,7 @@ cp_config_free (CpConfig *c)
   g_free (c->token);
   g_free (c->cors_origin);
   g_free (c->storage_uri);
+  g_free (c->storage_endpoint);
   g_free (c->bot_backend);
   g_free (c->bot_region);
   g_free (c->bot_model_id);

@@ -38,6 +38,7 @@ typedef struct
   gchar *cors_origin;           /* NULL: no CORS headers */
   /* [storage] */
   gchar *storage_uri;           /* a directory or s3://bucket[/prefix] */
+  gchar *storage_endpoint;      /* S3 endpoint URL (a local S3), or NULL */
   guint link_ttl;               /* seconds a signed media link stays valid */
   /* [bot] */
   gchar *bot_backend;           /* local | bedrock */

@@ -18,6 +18,22 @@ typedef struct
   gpointer data;
 } TurnDone;
 
+/* A call's transcript on its way to S3: its link appears once it is
+ * there. */
+typedef struct
+{
+  gchar *call_id;
+  gchar *location;
+} TranscriptUpload;
+
+static void
+transcript_upload_free (TranscriptUpload *u)
+{
+  g_free (u->call_id);
+  g_free (u->location);
+  g_free (u);
+}
+
 struct _CpPool
 {
   const CpConfig *config;
@@ -28,6 +44,8 @@ struct _CpPool
   GHashTable *factories; /* name -> CpFactory */
   GHashTable *sessions; /* id -> CpSession */
   GHashTable *turn_done; /* CpSession -> TurnDone, until it is called */
+  GHashTable *uploads; /* upload session id -> TranscriptUpload */
+  GHashTable *transcribed; /* ids of the calls whose transcript is written */
   guint reap_id;
   gboolean draining;
   CpPoolDrainedFunc drain_done;
@@ -55,6 +73,10 @@ cp_pool_new (const CpConfig *config, CpStore *store, CpStorage *storage,
   p->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       (GDestroyNotify) cp_session_free);
   p->turn_done = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  p->uploads = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) transcript_upload_free);
+  p->transcribed =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return p;
 }
 
@@ -66,6 +88,8 @@ cp_pool_free (CpPool *p)
   if (p->reap_id != 0)
     g_source_remove (p->reap_id);
   g_hash_table_unref (p->turn_done);
+  g_hash_table_unref (p->uploads);
+  g_hash_table_unref (p->transcribed);
   g_hash_table_unref (p->sessions);
   g_hash_table_unref (p->factories);
   g_free (p);
@@ -197,6 +221,12 @@ bot_values (CpPool *p, const gchar *id)
   put (v, "BOT_BACKEND", g_strdup (p->config->bot_backend));
   put (v, "BOT_ENDPOINT",
       g_strdup (p->config->bot_endpoint ? p->config->bot_endpoint : ""));
+  /* Nova Sonic takes 16 kHz. The local recognizer decodes telephone audio
+   * best at its own 8 kHz, with its band-widening front end: the same
+   * speech upsampled to 16 kHz first lacks the upper band its model
+   * expects, and a fresh decoder then misses the caller's first words. */
+  put (v, "BOT_INPUT_RATE",
+      g_strdup (!strcmp (p->config->bot_backend, "local") ? "8000" : "16000"));
   put (v, "REGION", g_strdup (p->config->bot_region));
   put (v, "MODEL_ID", g_strdup (p->config->bot_model_id));
   put (v, "VOICE_ID", g_strdup (p->config->bot_voice_id));
@@ -236,13 +266,16 @@ reap (gpointer data)
 {
   CpPool *p = data;
   GHashTableIter it;
-  gpointer value;
+  gpointer key, value;
 
   p->reap_id = 0;
   g_hash_table_iter_init (&it, p->sessions);
-  while (g_hash_table_iter_next (&it, NULL, &value)) {
-    if (!cp_session_is_live (value))
+  while (g_hash_table_iter_next (&it, &key, &value)) {
+    if (!cp_session_is_live (value)) {
+      /* A reaped session reports no more changes. */
+      g_hash_table_remove (p->transcribed, key);
       g_hash_table_iter_remove (&it);
+    }
   }
   if (p->draining && p->drain_done != NULL && cp_pool_count_live (p) == 0) {
     CpPoolDrainedFunc done = p->drain_done;
@@ -307,11 +340,15 @@ transcript_document (const CpSessionRecord *r)
   return json_to_string (root, TRUE);
 }
 
-/* S3 storage: the spooled transcript goes up through storage-upload, an
- * "upload" session the drain waits for. */
+/* S3 storage: the spooled transcript of @call_id goes up through
+ * storage-upload, an "upload" session the drain waits for. */
 static gboolean
-upload (CpPool *p, const gchar *local, const gchar *location, GError **error)
+upload (CpPool *p, const gchar *call_id, const gchar *local,
+    const gchar *location, GError **error)
 {
+  g_autofree gchar *upload_id = NULL;
+  TranscriptUpload *u;
+
   g_autoptr (CpSessionRecord) rec = g_new0 (CpSessionRecord, 1);
   g_autoptr (GHashTable) values =
       g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
@@ -326,9 +363,56 @@ upload (CpPool *p, const gchar *local, const gchar *location, GError **error)
   rec->started_at = g_get_real_time ();
   put (values, "UPLOAD_PATH", g_strdup (local));
   put (values, "UPLOAD_LOCATION", g_strdup (location));
-  return start_session (p, g_steal_pointer (&rec), f, g_steal_pointer (&values),
-             error)
-      != NULL;
+  u = g_new0 (TranscriptUpload, 1);
+  u->call_id = g_strdup (call_id);
+  u->location = g_strdup (location);
+  upload_id = g_strdup (rec->id);
+  g_hash_table_insert (p->uploads, g_strdup (upload_id), u);
+  if (start_session (p, g_steal_pointer (&rec), f, g_steal_pointer (&values),
+          error)
+      == NULL) {
+    g_hash_table_remove (p->uploads, upload_id);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The upload @r ended: the call's transcriptUrl now has an object behind
+ * it, or the failure is logged. */
+static void
+upload_done (CpPool *p, const CpSessionRecord *r)
+{
+  TranscriptUpload *u = g_hash_table_lookup (p->uploads, r->id);
+  g_autoptr (CpSessionRecord) stored = NULL;
+  g_autoptr (GError) error = NULL;
+  CpSession *call;
+  CpSessionRecord *target;
+
+  if (u == NULL)
+    return;
+  if (strcmp (r->state, "ended") != 0) {
+    cp_log (CP_LOG_ERROR, u->call_id, NULL,
+        "the transcript was not uploaded to %s: %s", u->location,
+        r->reason ? r->reason : "failed");
+    g_hash_table_remove (p->uploads, r->id);
+    return;
+  }
+  call = g_hash_table_lookup (p->sessions, u->call_id);
+  if (call != NULL) {
+    target = (CpSessionRecord *) cp_session_get_record (call);
+  } else {
+    stored = cp_store_get (p->store, u->call_id, &error);
+    target = stored;
+  }
+  if (target != NULL) {
+    g_free (target->transcript_path);
+    target->transcript_path = g_strdup (u->location);
+    g_clear_error (&error);
+    cp_store_update (p->store, target, &error);
+  }
+  if (error != NULL)
+    cp_log (CP_LOG_ERROR, u->call_id, NULL, "%s", error->message);
+  g_hash_table_remove (p->uploads, r->id);
 }
 
 /* Written when the call ends, whatever way: what was said is kept. */
@@ -341,15 +425,19 @@ write_transcript (CpPool *p, CpSessionRecord *r)
   g_autofree gchar *local = cp_storage_local_path (p->storage, rel);
   g_autofree gchar *location = cp_storage_location (p->storage, rel);
 
+  g_hash_table_add (p->transcribed, g_strdup (r->id));
   if (!g_file_set_contents (local, doc, -1, &error)
       || (cp_storage_is_s3 (p->storage)
-          && !upload (p, local, location, &error))) {
+          && !upload (p, r->id, local, location, &error))) {
     cp_log (CP_LOG_ERROR, r->id, r->contact_id,
         "the transcript was not stored: %s", error->message);
     return;
   }
-  g_free (r->transcript_path);
-  r->transcript_path = g_steal_pointer (&location);
+  /* With S3, upload_done() sets the link once the object is there. */
+  if (!cp_storage_is_s3 (p->storage)) {
+    g_free (r->transcript_path);
+    r->transcript_path = g_steal_pointer (&location);
+  }
 }
 
 static void
@@ -361,8 +449,10 @@ on_session_changed (CpSession *s, gpointer data)
   TurnDone *done;
 
   if (!cp_session_is_live (s) && !strcmp (r->kind, "call")
-      && r->transcript_path == NULL)
+      && !g_hash_table_contains (p->transcribed, r->id))
     write_transcript (p, r);
+  if (!cp_session_is_live (s) && !strcmp (r->kind, "upload"))
+    upload_done (p, r);
   if (strcmp (r->kind, "upload") != 0 && !cp_store_update (p->store, r, &error))
     cp_log (CP_LOG_ERROR, r->id, r->contact_id, "%s", error->message);
   if (cp_session_is_live (s))

@@ -383,6 +383,9 @@ presign (CpStorage *s, const gchar *bucket, const gchar *key, guint ttl,
   const gchar *host;
   gint port;
 
+  /* The region s3sink and s3src fall back to as well. */
+  if (region == NULL)
+    region = g_strdup ("us-east-1");
   endpoint = cp_aws_resolve_endpoint_full (NULL, "S3", "s3", region, error);
   if (endpoint == NULL)
     return NULL;

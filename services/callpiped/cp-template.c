@@ -39,6 +39,7 @@ static const VarSpec var_specs[] = {
     {"PROMPT_PATH", CP_VAR_PATH, FALSE, NULL},
     {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE, "bedrock"},
     {"BOT_ENDPOINT", CP_VAR_URI, TRUE, ""},
+    {"BOT_INPUT_RATE", CP_VAR_INTEGER, FALSE, "16000"},
     {"REGION", CP_VAR_IDENTIFIER, FALSE, "us-east-1"},
     {"MODEL_ID", CP_VAR_IDENTIFIER, FALSE, "amazon.nova-2-sonic-v1:0"},
     {"VOICE_ID", CP_VAR_IDENTIFIER, FALSE, "matthew"},
@@ -377,7 +378,10 @@ substitute (const gchar *name, gpointer data, GString *out, GError **error)
   if (!cp_template_check_value (name, value, error))
     return FALSE;
   cp_template_variable_kind (name, &kind, NULL);
-  if (kind == CP_VAR_ELEMENT) {
+  /* Element names come from a fixed list and integers are digits only:
+   * both go in bare, so an integer can also stand in caps (rate=...),
+   * where a quoted value would be a string. */
+  if (kind == CP_VAR_ELEMENT || (kind == CP_VAR_INTEGER && *value != '\0')) {
     g_string_append (out, value);
     return TRUE;
   }

@@ -98,6 +98,10 @@ run (CpConfig *config)
     goto failed;
   log_recovered (recovered);
   if (g_str_has_prefix (config->storage_uri, "s3://")) {
+    /* s3sink, s3src and the presigned links all resolve the endpoint
+     * through AWS_ENDPOINT_URL_S3; set before any thread starts. */
+    if (config->storage_endpoint != NULL)
+      g_setenv ("AWS_ENDPOINT_URL_S3", config->storage_endpoint, TRUE);
     /* Files on their way to or from S3 wait in the data directory. */
     g_autofree gchar *spool =
         g_build_filename (config->data_dir, "spool", NULL);

@@ -84,6 +84,12 @@ test_errors (void)
   g_autoptr (GError) e5 = NULL;
   g_autoptr (GError) e6 = NULL;
   const gchar *const bad_endpoint[] = {"CALLPIPE_BOT_ENDPOINT=file:///x", NULL};
+  const gchar *const s3_endpoint[] =
+      {"CALLPIPE_STORAGE_ENDPOINT=http://127.0.0.1:9000", NULL};
+  const gchar *const bad_s3_endpoint[] =
+      {"CALLPIPE_STORAGE_ENDPOINT=minio:9000", NULL};
+  g_autoptr (CpConfig) with_endpoint = NULL;
+  g_autoptr (GError) e7 = NULL;
 
   g_assert_null (cp_config_load (unknown, envp, &e1));
   g_assert_error (e1, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
@@ -104,6 +110,12 @@ test_errors (void)
   g_assert_error (e5, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
   g_assert_null (cp_config_load (NULL, bad_endpoint, &e6));
   g_assert_nonnull (strstr (e6->message, "[bot] endpoint"));
+  with_endpoint = cp_config_load (NULL, s3_endpoint, NULL);
+  g_assert_nonnull (with_endpoint);
+  g_assert_cmpstr (with_endpoint->storage_endpoint, ==,
+      "http://127.0.0.1:9000");
+  g_assert_null (cp_config_load (NULL, bad_s3_endpoint, &e7));
+  g_assert_nonnull (strstr (e7->message, "[storage] endpoint"));
   g_unlink (unknown);
   g_unlink (badint);
 }

@@ -32,6 +32,9 @@ typedef struct
   SoupSession *http;
   GSubprocess *peer; /* sonicpeer.py for the bot tests, else NULL */
   guint peer_port;
+  GSubprocess *s3peer; /* s3peer.py (moto) for the S3 tests, else NULL */
+  gchar *moto_url;
+  gboolean moto_in_env; /* AWS_ENDPOINT_URL_S3, else [storage] endpoint */
 } Fixture;
 
 typedef struct
@@ -78,8 +81,18 @@ start_daemon (Fixture *f)
   g_subprocess_launcher_setenv (launcher, "AWS_ACCESS_KEY_ID", PEER_KEY, TRUE);
   g_subprocess_launcher_setenv (launcher, "AWS_SECRET_ACCESS_KEY", PEER_SECRET,
       TRUE);
+  /* S3 storage on moto: s3sink, s3src and the presigned links go there. */
+  if (f->moto_in_env)
+    g_subprocess_launcher_setenv (launcher, "AWS_ENDPOINT_URL_S3", f->moto_url,
+        TRUE);
+  /* With no configuration at all, only the address comes from the
+   * environment: tests listen on 127.0.0.1. */
+  if (f->config == NULL)
+    g_subprocess_launcher_setenv (launcher, "CALLPIPE_SERVER_ADDRESS",
+        "127.0.0.1", TRUE);
   f->daemon = g_subprocess_launcher_spawn (launcher, &error, CALLPIPED_BIN,
-      "--port", "0", "--data-dir", f->data_dir, "--config", f->config, NULL);
+      "--port", "0", "--data-dir", f->data_dir, f->config ? "--config" : NULL,
+      f->config, NULL);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->daemon));
   line = g_data_input_stream_read_line (out, NULL, NULL, &error);
@@ -141,6 +154,18 @@ setup (Fixture *f, gconstpointer data)
   f->config = g_build_filename (f->dir, "callpiped.ini", NULL);
   write_config (f, "");
   f->http = soup_session_new_with_options ("timeout", 30, NULL);
+  start_daemon (f);
+}
+
+/* callpiped as the README starts it: no configuration file, so the
+ * default bot (novasonic backend=local) and directory storage. */
+static void
+setup_defaults (Fixture *f, gconstpointer data)
+{
+  f->dir = g_dir_make_tmp ("callpiped-it-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+  f->data_dir = g_build_filename (f->dir, "var", NULL);
+  f->http = soup_session_new_with_options ("timeout", 60, NULL);
   start_daemon (f);
 }
 
@@ -209,6 +234,98 @@ setup_bot (Fixture *f, gconstpointer data)
   start_daemon (f);
 }
 
+#define S3_BUCKET "callpipe-it"
+#define S3_PREFIX "calls/2026"
+
+/* Runs s3check.py (boto3, straight to moto) with @args; FALSE with
+ * its stderr in @err when it fails. */
+static gboolean
+s3check (Fixture *f, const gchar *const *args, gchar **err)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  gint status;
+
+  g_ptr_array_add (argv, (gpointer) S3_PYTHON);
+  g_ptr_array_add (argv, (gpointer) S3CHECK_SCRIPT);
+  g_ptr_array_add (argv, f->moto_url);
+  for (; *args != NULL; args++)
+    g_ptr_array_add (argv, (gpointer) *args);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv->pdata, NULL,
+      G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, err, &status, &error));
+  g_assert_no_error (error);
+  return g_spawn_check_wait_status (status, NULL);
+}
+
+/* S3 storage on moto (s3peer.py, the default python3 with moto and
+ * boto3), the bucket made by the test. @data: "record" runs the stock
+ * media-record pipeline with the endpoint in [storage] endpoint, "bot"
+ * the bot on sonicpeer.py with the endpoint in AWS_ENDPOINT_URL_S3. Nothing starts
+ * (the test skips) without moto or sonicpeer. */
+static void
+setup_s3 (Fixture *f, gconstpointer data)
+{
+  const gchar *mode = data;
+  const gchar *mkbucket[] = {"mkbucket", S3_BUCKET, NULL};
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE
+          | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree gchar *line = NULL;
+  g_autofree gchar *err = NULL;
+  g_autofree gchar *pipeline = NULL;
+  g_autofree gchar *config = NULL;
+
+  f->dir = g_dir_make_tmp ("callpiped-it-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+  f->data_dir = g_build_filename (f->dir, "var", NULL);
+  f->config = g_build_filename (f->dir, "callpiped.ini", NULL);
+  f->http = soup_session_new_with_options ("timeout", 60, NULL);
+  if (!g_file_test (S3_PYTHON, G_FILE_TEST_IS_EXECUTABLE))
+    return;
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  f->s3peer = g_subprocess_launcher_spawn (launcher, &error, S3_PYTHON,
+      S3PEER_SCRIPT, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->s3peer));
+  line = g_data_input_stream_read_line (out, NULL, NULL, NULL);
+  if (line == NULL || atoi (line) <= 0) {
+    g_subprocess_force_exit (f->s3peer);
+    g_clear_object (&f->s3peer);
+    return;
+  }
+  f->moto_url = g_strdup_printf ("http://127.0.0.1:%d", atoi (line));
+  if (!s3check (f, mkbucket, &err))
+    g_error ("cannot create the bucket: %s", err);
+  if (!strcmp (mode, "bot")) {
+    if (!start_peer (f, NULL))
+      return;
+    pipeline = g_strdup_printf ("[bot]\n"
+                                "backend = bedrock\n"
+                                "region = us-east-1\n"
+                                "endpoint = http://127.0.0.1:%u\n",
+        f->peer_port);
+    f->moto_in_env = TRUE;
+  } else {
+    pipeline = g_strdup_printf ("endpoint = %s\n"
+                                "[pipelines]\n"
+                                "call = media-record\n",
+        f->moto_url);
+  }
+  config = g_strdup_printf ("[server]\n"
+                            "address = 127.0.0.1\n"
+                            "token = " TOKEN "\n"
+                            "drain-timeout = 20\n"
+                            "[storage]\n"
+                            "uri = s3://" S3_BUCKET "/" S3_PREFIX "\n"
+                            "%s",
+      pipeline);
+  g_assert_true (g_file_set_contents (f->config, config, -1, NULL));
+  start_daemon (f);
+}
+
 static void
 teardown (Fixture *f, gconstpointer data)
 {
@@ -218,6 +335,12 @@ teardown (Fixture *f, gconstpointer data)
     g_subprocess_wait (f->peer, NULL, NULL);
     g_clear_object (&f->peer);
   }
+  if (f->s3peer != NULL) {
+    g_subprocess_force_exit (f->s3peer);
+    g_subprocess_wait (f->s3peer, NULL, NULL);
+    g_clear_object (&f->s3peer);
+  }
+  g_free (f->moto_url);
   g_clear_object (&f->http);
   cp_test_remove_tree (f->dir);
   g_free (f->dir);
@@ -876,6 +999,7 @@ test_cli_call (Fixture *f, gconstpointer data)
   g_autofree gchar *out = NULL;
   g_auto (GStrv) lines = NULL;
   g_autoptr (Reply) call = NULL;
+  const gchar *sessions_line;
 
   cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, CALLPIPE_BIN,
       "call", "--media", wav, "--server", server, "--token", TOKEN, "--wait",
@@ -891,6 +1015,31 @@ test_cli_call (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (lines[1], "ended: end of stream"));
   call = wait_state (f, lines[0], final_states);
   check_recording_link (f, call, 7900, 8100);
+
+  /* callpipe sessions lists it, as a table */
+  g_clear_object (&cli);
+  g_clear_pointer (&out, g_free);
+  cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, CALLPIPE_BIN,
+      "sessions", "--server", server, "--token", TOKEN, NULL);
+  g_assert_no_error (error);
+  g_assert_true (
+      g_subprocess_communicate_utf8 (cli, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (cli), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "SESSION "));
+  sessions_line = strstr (out, lines[0]);
+  g_assert_nonnull (sessions_line);
+  g_assert_nonnull (strstr (sessions_line, " ended "));
+  g_assert_nonnull (strstr (sessions_line, " media-record "));
+
+  /* without the token: the server's 401, exit status 1 */
+  g_clear_object (&cli);
+  cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+          | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+      &error, CALLPIPE_BIN, "sessions", "--server", server, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_wait (cli, NULL, &error));
+  g_assert_cmpint (g_subprocess_get_exit_status (cli), ==, 1);
 }
 
 /* A bot call end to end: mediaUri → novasonic (bedrock) → sonicpeer's
@@ -1078,6 +1227,245 @@ test_turn_transfer (Fixture *f, gconstpointer data)
   check_turn_audio (f, turn);
 }
 
+/* The README's sample call on the defaults: callpipe call --say speaks
+ * the question with ttssrc, the local bot greets, recognizes it and
+ * answers, all offline; the recording is stereo, caller left, bot
+ * right. */
+static void
+test_default_sample_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *server = g_strdup_printf ("http://127.0.0.1:%u", f->port);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) cli = NULL;
+  g_autofree gchar *out = NULL;
+  g_autofree gchar *path = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (Reply) call = NULL;
+  g_autoptr (Reply) media = NULL;
+  JsonArray *transcript;
+  ChannelStats left, right;
+  WavInfo info = {0};
+  const gint16 *pcm;
+  const gchar *bot, *caller;
+  guint64 n;
+  gsize len;
+  const guint8 *d;
+
+  cli = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, CALLPIPE_BIN,
+      "call", "--say", "Where is my order?", "--server", server, "--wait",
+      NULL);
+  g_assert_no_error (error);
+  g_assert_true (
+      g_subprocess_communicate_utf8 (cli, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (cli));
+  g_assert_cmpint (g_subprocess_get_exit_status (cli), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  g_assert_true (g_uuid_string_is_valid (lines[0]));
+  g_assert_true (g_str_has_prefix (lines[1], "ended: end of stream"));
+  g_assert_nonnull (strstr (out, "\nrecording: http://"));
+
+  path = g_strdup_printf ("/calls/%s", lines[0]);
+  call = http_full (f, "GET", path, NULL, NULL);
+  g_assert_cmpuint (call->status, ==, 200);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "pipeline"), ==, "connect-bot-media");
+  transcript = jarray (call, "transcript");
+  bot = transcript_text (transcript, "bot");
+  caller = transcript_text (transcript, "caller");
+  g_assert_nonnull (bot);
+  g_assert_true (g_str_has_prefix (bot, "Hello, thank you for calling"));
+  g_assert_nonnull (caller);
+  g_assert_nonnull (strstr (caller, "order"));
+  g_assert_nonnull (jstr (call, "transcriptUrl"));
+
+  media = http_full (f, "GET", jstr (call, "recordingUrl"), NULL, NULL);
+  g_assert_cmpuint (media->status, ==, 200);
+  d = g_bytes_get_data (media->body, &len);
+  parse_wav (d, len, &info);
+  g_assert_cmpuint (info.channels, ==, 2);
+  g_assert_cmpuint (info.rate, ==, 8000);
+  pcm = wav_samples (d, len, &n);
+  channel_stats (pcm, n, 2, 0, &left);
+  channel_stats (pcm, n, 2, 1, &right);
+  g_assert_cmpint (left.peak, >, 1000);
+  g_assert_cmpint (right.peak, >, 1000);
+}
+
+/* ---- S3 storage ---- */
+
+static gboolean
+skip_without_s3 (Fixture *f, gboolean need_sonic)
+{
+  if (f->s3peer == NULL) {
+    g_test_skip ("s3peer.py needs moto and boto3 for " S3_PYTHON);
+    return TRUE;
+  }
+  if (need_sonic && f->peer == NULL) {
+    g_test_skip ("sonicpeer.py needs Debian's python3-h2");
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* The object @kind/@id@suffix under the prefix, read back with boto3.
+ * The transcript goes up after the call has ended, so this waits for
+ * it. */
+static gchar *
+s3_object (Fixture *f, const gchar *kind, const gchar *id, const gchar *suffix,
+    gsize *len)
+{
+  g_autofree gchar *key =
+      g_strconcat (S3_PREFIX "/", kind, "/", id, suffix, NULL);
+  g_autofree gchar *file = g_build_filename (f->dir, "s3-object", NULL);
+  const gchar *get[] = {"get", S3_BUCKET, key, file, NULL};
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  gchar *data = NULL;
+
+  while (!s3check (f, get, NULL)) {
+    if (g_get_monotonic_time () > deadline)
+      g_error ("s3://" S3_BUCKET "/%s did not appear in time", key);
+    g_usleep (10 * POLL_US);
+  }
+  g_assert_true (g_file_get_contents (file, &data, len, NULL));
+  return data;
+}
+
+/* With S3 storage the transcript goes up after the call has ended, and
+ * transcriptUrl appears once it is there. */
+static Reply *
+wait_transcript_url (Fixture *f, const gchar *id)
+{
+  g_autofree gchar *path = g_strdup_printf ("/calls/%s", id);
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  while (g_get_monotonic_time () < deadline) {
+    Reply *r = http (f, "GET", path, NULL);
+
+    g_assert_cmpuint (r->status, ==, 200);
+    if (jstr (r, "transcriptUrl") != NULL)
+      return r;
+    reply_free (r);
+    g_usleep (POLL_US);
+  }
+  g_error ("call %s got no transcriptUrl in time", id);
+  return NULL;
+}
+
+/* recordingUrl is presigned for the S3 endpoint itself. */
+static void
+check_presigned (Fixture *f, const gchar *url)
+{
+  g_assert_nonnull (url);
+  g_assert_true (g_str_has_prefix (url, f->moto_url));
+  g_assert_nonnull (strstr (url, "/" S3_BUCKET "/" S3_PREFIX "/"));
+  g_assert_nonnull (strstr (url, "X-Amz-Signature="));
+}
+
+/* media-record with S3 storage: s3sink writes the recording with a valid
+ * WAV header (the first part is kept until EOS for wavenc's rewrite), the
+ * presigned link serves it, the transcript is uploaded. */
+static void
+test_s3_record (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *object = NULL;
+  g_autofree gchar *doc_text = NULL;
+  g_autoptr (Reply) call = NULL;
+  g_autoptr (Reply) media = NULL;
+  g_autoptr (Reply) linked = NULL;
+  g_autoptr (Reply) doc = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  WavInfo info = {0};
+  gsize len;
+
+  if (skip_without_s3 (f, FALSE))
+    return;
+  wav = make_wav (f, "s3.wav", 1);
+  body = media_body ("s3-1", wav);
+  id = start_call (f, body);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "pipeline"), ==, "media-record");
+
+  object = s3_object (f, "recordings", id, ".wav", &len);
+  parse_wav ((const guint8 *) object, len, &info);
+  g_assert_cmpuint (info.channels, ==, 1);
+  g_assert_cmpuint (info.rate, ==, 8000);
+  g_assert_cmpuint (info.frames, >=, 7900);
+  g_assert_cmpuint (info.frames, <=, 8100);
+
+  check_presigned (f, jstr (call, "recordingUrl"));
+  media = http_full (f, "GET", jstr (call, "recordingUrl"), NULL, NULL);
+  g_assert_cmpuint (media->status, ==, 200);
+  g_assert_true (g_bytes_get_size (media->body) == len);
+  g_assert_cmpmem (g_bytes_get_data (media->body, NULL), len, object, len);
+
+  linked = wait_transcript_url (f, id);
+  check_presigned (f, jstr (linked, "transcriptUrl"));
+  doc = http_full (f, "GET", jstr (linked, "transcriptUrl"), NULL, NULL);
+  g_assert_cmpuint (doc->status, ==, 200);
+  doc_text = s3_object (f, "transcripts", id, ".json", &len);
+  g_assert_cmpmem (g_bytes_get_data (doc->body, NULL),
+      g_bytes_get_size (doc->body), doc_text, len);
+  g_assert_true (json_parser_load_from_data (parser, doc_text, len, NULL));
+  root = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (root, "sessionId"), ==, id);
+}
+
+/* A bot call with S3 storage: the stereo recording and the transcript
+ * land in the bucket and the presigned links serve them. */
+static void
+test_s3_bot_call (Fixture *f, gconstpointer data)
+{
+  g_autofree gchar *wav = NULL;
+  g_autofree gchar *body = NULL;
+  g_autofree gchar *id = NULL;
+  g_autofree gchar *object = NULL;
+  g_autofree gchar *doc_text = NULL;
+  g_autoptr (Reply) call = NULL;
+  g_autoptr (Reply) linked = NULL;
+  g_autoptr (Reply) doc = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root;
+  WavInfo info = {0};
+  gsize len;
+
+  if (skip_without_s3 (f, TRUE))
+    return;
+  wav = make_speech_wav (f, "question.wav", 1, 2, NULL);
+  body = media_body ("s3-bot-1", wav);
+  id = start_call (f, body);
+  call = wait_state (f, id, final_states);
+  g_assert_cmpstr (jstr (call, "state"), ==, "ended");
+  g_assert_cmpstr (jstr (call, "pipeline"), ==, "connect-bot-media");
+  g_assert_cmpstr (transcript_text (jarray (call, "transcript"), "bot"), ==,
+      "reply 1");
+
+  object = s3_object (f, "recordings", id, ".wav", &len);
+  parse_wav ((const guint8 *) object, len, &info);
+  g_assert_cmpuint (info.channels, ==, 2);
+  check_presigned (f, jstr (call, "recordingUrl"));
+  check_bot_recording (f, call, 7000);
+
+  linked = wait_transcript_url (f, id);
+  doc_text = s3_object (f, "transcripts", id, ".json", &len);
+  g_assert_true (json_parser_load_from_data (parser, doc_text, len, NULL));
+  root = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (transcript_text (json_object_get_array_member (root,
+                                        "transcript"),
+                       "caller"),
+      ==, "turn 1");
+  check_presigned (f, jstr (linked, "transcriptUrl"));
+  doc = http_full (f, "GET", jstr (linked, "transcriptUrl"), NULL, NULL);
+  g_assert_cmpuint (doc->status, ==, 200);
+  g_assert_cmpmem (g_bytes_get_data (doc->body, NULL),
+      g_bytes_get_size (doc->body), doc_text, len);
+}
+
 static const gchar *const transfer_peer[] = {"--tool", "transfer_to_agent",
     NULL};
 
@@ -1105,5 +1493,12 @@ main (int argc, char **argv)
   ADD_BOT ("bot-transfer", test_bot_transfer, transfer_peer);
   ADD_BOT ("turn", test_turn, NULL);
   ADD_BOT ("turn-transfer", test_turn_transfer, transfer_peer);
+  g_test_add ("/callpiped/integration/default-sample-call", Fixture, NULL,
+      setup_defaults, test_default_sample_call, teardown);
+#define ADD_S3(path, func, mode)                                             \
+  g_test_add ("/callpiped/integration/" path, Fixture, mode, setup_s3, func, \
+      teardown)
+  ADD_S3 ("s3-record", test_s3_record, "record");
+  ADD_S3 ("s3-bot-call", test_s3_bot_call, "bot");
   return g_test_run ();
 }

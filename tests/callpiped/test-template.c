@@ -172,6 +172,24 @@ test_single_pass (void)
   g_assert_cmpstr (out, ==, "a x=\"\"\"c1\" y=$HOME");
 }
 
+/* A non-empty integer goes in bare, so that it can stand in caps. */
+static void
+test_integer_bare (void)
+{
+  g_autoptr (GHashTable) v = values_new ();
+  g_autofree gchar *out = NULL;
+  g_autoptr (GError) error = NULL;
+
+  set (v, "BOT_INPUT_RATE", "8000");
+  out = cp_template_expand ("audio/x-raw,rate=${BOT_INPUT_RATE}", v, NULL);
+  g_assert_cmpstr (out, ==, "audio/x-raw,rate=8000");
+  g_clear_pointer (&out, g_free);
+  set (v, "BOT_INPUT_RATE", "8000 ! filesink");
+  out = cp_template_expand ("rate=${BOT_INPUT_RATE}", v, &error);
+  g_assert_null (out);
+  g_assert_error (error, CP_TEMPLATE_ERROR, CP_TEMPLATE_ERROR_INVALID_VALUE);
+}
+
 static void
 test_comments_stripped (void)
 {
@@ -275,6 +293,7 @@ main (int argc, char **argv)
   g_test_add_func ("/callpiped/template/unknown-missing",
       test_unknown_and_missing_variables);
   g_test_add_func ("/callpiped/template/single-pass", test_single_pass);
+  g_test_add_func ("/callpiped/template/integer-bare", test_integer_bare);
   g_test_add_func ("/callpiped/template/comments", test_comments_stripped);
   g_test_add_func ("/callpiped/template/gst-round-trip",
       test_gst_parse_round_trip);
