@@ -318,18 +318,7 @@ classify_failure (SonicBedrock *self, SonicSession *session,
           sonic_session_get_error_type (session));
     return CP_AWS_RETRY_NONE;
   }
-  if (error->domain == CP_HTTP_ERROR) {
-    switch (error->code) {
-      case CP_HTTP_ERROR_CONNECT:
-      case CP_HTTP_ERROR_CONNECTION_CLOSED:
-      case CP_HTTP_ERROR_STREAM_RESET:
-        return CP_AWS_RETRY_TRANSIENT;
-      case CP_HTTP_ERROR_TIMEOUT:
-        return CP_AWS_RETRY_TIMEOUT;
-      default:
-        return CP_AWS_RETRY_NONE;
-    }
-  }
+  /* Transport errors (CP_HTTP_ERROR) are classified once, in gst/aws. */
   return cp_aws_retry_classify_error (error);
 }
 
