@@ -17,6 +17,7 @@ static const gchar *const element_names[] = {
     "transcribesink",
     "novasonic",
     "ttssrc",
+    "callinterleave",
 };
 
 int
