@@ -40,6 +40,8 @@ static const KeySpec key_specs[] = {
     {"server", "drain-timeout", KEY_UINT, "30", 0, 86400},
     {"server", "long-call-warning", KEY_UINT, "1800", 1, 7 * 86400},
     {"server", "cors-origin", KEY_STRING, NULL, 0, 0},
+    {"server", "max-browser-sessions", KEY_UINT, "100", 1, 100000},
+    {"server", "browser-stall-timeout", KEY_UINT, "30", 1, 3600},
     {"storage", "uri", KEY_STRING, NULL, 0, 0},
     {"storage", "endpoint", KEY_STRING, NULL, 0, 0},
     {"storage", "link-ttl", KEY_UINT, "3600", 1, 7 * 86400},
@@ -48,6 +50,8 @@ static const KeySpec key_specs[] = {
     {"bot", "model-id", KEY_STRING, "amazon.nova-2-sonic-v1:0", 0, 0},
     {"bot", "voice-id", KEY_STRING, "matthew", 0, 0},
     {"bot", "endpoint", KEY_STRING, NULL, 0, 0},
+    {"kvs", "endpoint", KEY_STRING, NULL, 0, 0},
+    {"kvs", "region", KEY_STRING, NULL, 0, 0},
     {"turn", "timeout", KEY_UINT, "60", 1, 3600},
     {"turn", "max-audio-seconds", KEY_UINT, "60", 1, 3600},
     {"turn", "context-ttl", KEY_UINT, "3600", 1, 7 * 86400},
@@ -202,6 +206,12 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
   if (!get_uint (kf, "server", "long-call-warning", &v, error))
     return NULL;
   c->long_call_warning = v;
+  if (!get_uint (kf, "server", "max-browser-sessions", &v, error))
+    return NULL;
+  c->max_browser_sessions = v;
+  if (!get_uint (kf, "server", "browser-stall-timeout", &v, error))
+    return NULL;
+  c->browser_stall_timeout = v;
   if (!get_uint (kf, "storage", "link-ttl", &v, error))
     return NULL;
   c->link_ttl = v;
@@ -226,6 +236,8 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
   c->bot_model_id = get_string (kf, "bot", "model-id");
   c->bot_voice_id = get_string (kf, "bot", "voice-id");
   c->bot_endpoint = get_string (kf, "bot", "endpoint");
+  c->kvs_endpoint = get_string (kf, "kvs", "endpoint");
+  c->kvs_region = get_string (kf, "kvs", "region");
   c->pipelines_dir = get_string (kf, "pipelines", "dir");
   c->call_pipeline = get_string (kf, "pipelines", "call");
 
@@ -241,6 +253,25 @@ cp_config_load (const gchar *path, const gchar *const *envp, GError **error)
     g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
         "[bot] endpoint must be an http:// or https:// URL, not '%s'",
         c->bot_endpoint);
+    return NULL;
+  }
+  if (c->kvs_endpoint != NULL
+      && (!cp_template_check_value ("KVS_ENDPOINT", c->kvs_endpoint, NULL)
+          || (!g_str_has_prefix (c->kvs_endpoint, "http://")
+              && !g_str_has_prefix (c->kvs_endpoint, "https://")))) {
+    g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
+        "[kvs] endpoint must be an http:// or https:// URL, not '%s'",
+        c->kvs_endpoint);
+    return NULL;
+  }
+  if (c->kvs_region != NULL
+      && c->kvs_region[strspn (c->kvs_region,
+             "abcdefghijklmnopqrstuvwxyz0123456789-")]
+          != '\0') {
+    g_set_error (error, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID,
+        "[kvs] region must be a region name such as eu-west-2 (lower-case "
+        "letters, digits and -), not '%s'",
+        c->kvs_region);
     return NULL;
   }
   if (c->storage_endpoint != NULL
@@ -296,6 +327,19 @@ cp_config_resolve (CpConfig *c, GError **error)
   return TRUE;
 }
 
+/* A stream lives in one region: the one its ARN names, unless [kvs]
+ * region says otherwise; without an ARN, the bot's. */
+gchar *
+cp_config_kvs_region (const CpConfig *c, const gchar *stream_arn)
+{
+  gchar *region;
+
+  if (c->kvs_region != NULL)
+    return g_strdup (c->kvs_region);
+  region = cp_template_arn_region (stream_arn);
+  return region != NULL ? region : g_strdup (c->bot_region);
+}
+
 void
 cp_config_free (CpConfig *c)
 {
@@ -312,6 +356,8 @@ cp_config_free (CpConfig *c)
   g_free (c->bot_model_id);
   g_free (c->bot_voice_id);
   g_free (c->bot_endpoint);
+  g_free (c->kvs_endpoint);
+  g_free (c->kvs_region);
   g_free (c->pipelines_dir);
   g_free (c->call_pipeline);
   g_free (c);

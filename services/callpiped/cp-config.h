@@ -36,6 +36,9 @@ typedef struct
   guint drain_timeout;          /* seconds */
   guint long_call_warning;      /* seconds */
   gchar *cors_origin;           /* NULL: no CORS headers */
+  guint max_browser_sessions;   /* open GET /sonic connections at most */
+  guint browser_stall_timeout;  /* seconds a browser may leave its reply
+                                 * audio unread before the session ends */
   /* [storage] */
   gchar *storage_uri;           /* a directory or s3://bucket[/prefix] */
   gchar *storage_endpoint;      /* S3 endpoint URL (a local S3), or NULL */
@@ -46,6 +49,9 @@ typedef struct
   gchar *bot_model_id;
   gchar *bot_voice_id;
   gchar *bot_endpoint;          /* NULL: the AWS endpoint chain */
+  /* [kvs] */
+  gchar *kvs_endpoint;          /* NULL: the AWS endpoint chain */
+  gchar *kvs_region;            /* NULL: the StreamARN's region */
   /* [turn] */
   guint turn_timeout;           /* seconds one POST /turn may take */
   guint turn_max_seconds;       /* longest caller audio a turn accepts */
@@ -62,6 +68,9 @@ CpConfig *cp_config_load        (const gchar *path,
 gboolean  cp_config_resolve     (CpConfig *config, GError **error);
 void      cp_config_free        (CpConfig *config);
 gchar    *cp_config_env_name    (const gchar *section, const gchar *key);
+/* The region to read @stream_arn (may be NULL) in. */
+gchar    *cp_config_kvs_region  (const CpConfig *config,
+                                 const gchar *stream_arn);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpConfig, cp_config_free)
 

@@ -24,10 +24,29 @@ struct _CpMetrics
 {
   GHashTable *kinds; /* kind -> KindStats */
   GHashTable *pipeline_errors; /* pipeline name -> guint64 * */
+  GHashTable *refused; /* "kind\nreason" -> guint64 * */
+  gdouble dropped[CP_METRICS_AUDIO_N]; /* seconds, by direction */
+  guint64 stalled;
 };
+
+static const gchar *const directions[CP_METRICS_AUDIO_N] = {"reply", "caller"};
 
 /* Kinds that always appear, so dashboards see zeros before the first call. */
 static const gchar *const known_kinds[] = {"call", "turn"};
+/* Refusals that always appear, for the same reason. */
+static const gchar *const known_refusals[] = {"browser\ncapacity"};
+
+static guint64 *
+counter_for (GHashTable *t, const gchar *key)
+{
+  guint64 *n = g_hash_table_lookup (t, key);
+
+  if (n == NULL) {
+    n = g_new0 (guint64, 1);
+    g_hash_table_insert (t, g_strdup (key), n);
+  }
+  return n;
+}
 
 CpMetrics *
 cp_metrics_new (void)
@@ -38,9 +57,12 @@ cp_metrics_new (void)
   m->kinds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   m->pipeline_errors =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (i = 0; i < G_N_ELEMENTS (known_kinds); i++)
     g_hash_table_insert (m->kinds, g_strdup (known_kinds[i]),
         g_new0 (KindStats, 1));
+  for (i = 0; i < G_N_ELEMENTS (known_refusals); i++)
+    counter_for (m->refused, known_refusals[i]);
   return m;
 }
 
@@ -51,6 +73,7 @@ cp_metrics_free (CpMetrics *m)
     return;
   g_hash_table_unref (m->kinds);
   g_hash_table_unref (m->pipeline_errors);
+  g_hash_table_unref (m->refused);
   g_free (m);
 }
 
@@ -99,13 +122,30 @@ cp_metrics_session_ended (CpMetrics *m, const gchar *kind, gboolean failed,
 void
 cp_metrics_pipeline_error (CpMetrics *m, const gchar *pipeline)
 {
-  guint64 *n = g_hash_table_lookup (m->pipeline_errors, pipeline);
+  (*counter_for (m->pipeline_errors, pipeline))++;
+}
 
-  if (n == NULL) {
-    n = g_new0 (guint64, 1);
-    g_hash_table_insert (m->pipeline_errors, g_strdup (pipeline), n);
-  }
-  (*n)++;
+void
+cp_metrics_session_refused (CpMetrics *m, const gchar *kind,
+    const gchar *reason)
+{
+  g_autofree gchar *key = g_strconcat (kind, "\n", reason, NULL);
+
+  (*counter_for (m->refused, key))++;
+}
+
+void
+cp_metrics_audio_dropped (CpMetrics *m, CpMetricsAudio direction,
+    gdouble seconds)
+{
+  g_return_if_fail (direction < CP_METRICS_AUDIO_N);
+  m->dropped[direction] += seconds;
+}
+
+void
+cp_metrics_browser_stalled (CpMetrics *m)
+{
+  m->stalled++;
 }
 
 static gint
@@ -152,6 +192,7 @@ cp_metrics_render (CpMetrics *m)
   GString *out = g_string_new (NULL);
   g_autoptr (GPtrArray) kinds = sorted_keys (m->kinds);
   g_autoptr (GPtrArray) pipes = sorted_keys (m->pipeline_errors);
+  g_autoptr (GPtrArray) refusals = sorted_keys (m->refused);
   guint i;
   gsize b;
 
@@ -201,5 +242,38 @@ cp_metrics_render (CpMetrics *m)
         "{pipeline=\"%s\"} %" G_GUINT64_FORMAT "\n",
         p, *n);
   }
+
+  g_string_append (out,
+      "# HELP callpipe_sessions_refused_total "
+      "Sessions refused before they started, by reason.\n"
+      "# TYPE callpipe_sessions_refused_total counter\n");
+  for (i = 0; i < refusals->len; i++) {
+    const gchar *key = g_ptr_array_index (refusals, i);
+    const gchar *nl = strchr (key, '\n');
+    guint64 *n = g_hash_table_lookup (m->refused, key);
+
+    g_string_append_printf (out,
+        "callpipe_sessions_refused_total"
+        "{kind=\"%.*s\",reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+        (int) (nl - key), key, nl + 1, *n);
+  }
+
+  g_string_append (out,
+      "# HELP callpipe_browser_audio_dropped_seconds_total "
+      "Audio of browser sessions dropped: reply audio a slow browser did "
+      "not read in time, caller audio sent faster than real time.\n"
+      "# TYPE callpipe_browser_audio_dropped_seconds_total counter\n");
+  for (i = 0; i < CP_METRICS_AUDIO_N; i++)
+    g_string_append_printf (out,
+        "callpipe_browser_audio_dropped_seconds_total"
+        "{direction=\"%s\"} %.3f\n",
+        directions[i], m->dropped[i]);
+
+  g_string_append_printf (out,
+      "# HELP callpipe_browser_stalled_total "
+      "Browser sessions ended because the browser stopped reading.\n"
+      "# TYPE callpipe_browser_stalled_total counter\n"
+      "callpipe_browser_stalled_total %" G_GUINT64_FORMAT "\n",
+      m->stalled);
   return g_string_free (out, FALSE);
 }

@@ -243,10 +243,16 @@ call_values (CpPool *p, const gchar *id, const CpCallRequest *req,
   put (v, "CONTACT_ID", g_strdup (req->contact_id));
   if (req->stream_arn != NULL)
     put (v, "STREAM_ARN", g_strdup (req->stream_arn));
-  if (req->start_fragment != NULL)
-    selector = "fragment-number";
-  else if (req->start_timestamp >= 0)
+  put (v, "KVS_ENDPOINT",
+      g_strdup (p->config->kvs_endpoint ? p->config->kvs_endpoint : ""));
+  put (v, "KVS_REGION", cp_config_kvs_region (p->config, req->stream_arn));
+  /* GetMedia's FRAGMENT_NUMBER starts after the fragment named, and
+   * Connect's StartFragmentNumber is the call's first: the caller's first
+   * second would be lost. Its StartTimestamp starts with that fragment. */
+  if (req->start_timestamp >= 0)
     selector = "producer-timestamp";
+  else if (req->start_fragment != NULL)
+    selector = "fragment-number";
   put (v, "START_SELECTOR", g_strdup (selector));
   put (v, "START_FRAGMENT",
       g_strdup (req->start_fragment ? req->start_fragment : ""));

@@ -173,21 +173,29 @@ base_url (SoupServerMessage *msg)
       g_uri_get_host (uri), g_uri_get_port (uri), "", NULL, NULL);
 }
 
-/* A link only once the session ended cleanly: before that the WAV header
- * has not been finalized. */
+/* A link only once the WAV is whole: on S3 once the session ended (the
+ * upload completes at EOS); in a directory once the session is over and
+ * the header agrees with the file (after EOS, or after the repair at
+ * restart of a call that was interrupted). */
 static gchar *
 recording_url (CpServer *self, SoupServerMessage *msg, const CpSessionRecord *r)
 {
   g_autofree gchar *base = NULL;
   g_autoptr (GError) error = NULL;
+  CpStorageWav wav;
   gchar *url;
-  GStatBuf st;
 
-  if (r->recording_path == NULL || g_strcmp0 (r->state, "ended") != 0)
+  if (r->recording_path == NULL)
     return NULL;
-  if (!cp_storage_is_s3 (self->storage)
-      && (g_stat (r->recording_path, &st) != 0 || st.st_size <= 44))
+  if (cp_storage_is_s3 (self->storage)) {
+    if (g_strcmp0 (r->state, "ended") != 0)
+      return NULL;
+  } else if ((g_strcmp0 (r->state, "ended") != 0
+                 && g_strcmp0 (r->state, "failed") != 0)
+      || !cp_storage_check_wav (r->recording_path, &wav, NULL)
+      || wav.state != CP_STORAGE_WAV_COMPLETE || wav.frames == 0) {
     return NULL;
+  }
   base = base_url (msg);
   url = cp_storage_link (self->storage, r->recording_path, base,
       self->config->link_ttl, &error);
@@ -692,6 +700,7 @@ cp_server_new (const CpConfig *config, CpPool *pool, CpStore *store,
   soup_server_add_early_handler (self->soup, NULL, early_handler, self, NULL);
   soup_server_add_handler (self->soup, NULL, route, self, NULL);
   self->sonic = cp_sonic_new (config, pool, self->soup);
+  cp_sonic_set_metrics (self->sonic, metrics);
   return self;
 }
 

@@ -4,7 +4,13 @@
 #include "cp-storage.h"
 
 #include <json-glib/json-glib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 /* Audio that arrives before the pipeline is built is kept, up to 1 s, and
  * pushed ahead of the next frame: by then the pipeline was set to PLAYING
@@ -15,13 +21,39 @@
 #define SOUP_MAX_PAYLOAD (4 * CP_SONIC_MAX_FRAME_BYTES)
 /* RFC 6455 §7.4 registry: the server cannot take the session now. */
 #define CLOSE_TRY_AGAIN_LATER 1013
+/* What a browser over the cap is told to wait before trying again. */
+#define RETRY_AFTER_S 10
+/* 16 kHz S16LE mono, both ways. */
+#define BYTES_PER_SECOND 32000
+/* Reply audio a slow browser has not taken yet is kept up to this, with
+ * what the kernel still holds for it; beyond, the oldest is dropped: the
+ * browser hears a gap and then the bot as it speaks now, rather than a bot
+ * that falls further behind for the rest of the session. 3 s rides out a
+ * mobile network's hiccup. */
+#define REPLY_BACKLOG_BYTES (3 * BYTES_PER_SECOND)
+/* The socket counts as writable only while the kernel holds less than
+ * this unsent (TCP_NOTSENT_LOWAT): send-buffer autotuning would otherwise
+ * let a browser that does not read park megabytes (minutes of audio) in
+ * the kernel before any of the backlog logic saw it. */
+#define SOCKET_UNSENT_LOWAT 16384
+/* How far ahead of real time a browser may send caller audio: enough for
+ * the burst after a network stall, no more. Beyond it frames are dropped,
+ * so a flooding client cannot feed the bot faster than it can listen nor
+ * fill the pipeline's queues; appsrc's own bound (browser-bot.pipeline,
+ * 10 s) is never reached. */
+#define CALLER_AHEAD_US (5 * G_USEC_PER_SEC)
+/* How often the open connections are checked for a browser that stopped
+ * reading. */
+#define WATCH_INTERVAL_S 1
 
 struct _CpSonic
 {
   const CpConfig *config;
   CpPool *pool;
+  CpMetrics *metrics; /* NULL: nothing is counted */
   SoupServer *soup;
   GHashTable *conns; /* SonicConn -> itself, one reference each */
+  guint watch_id; /* the stall check, while there are connections */
 };
 
 typedef struct
@@ -33,6 +65,24 @@ typedef struct
   gchar *id;
   GstElement *appsrc; /* set once the pipeline is built */
   GByteArray *pending;
+
+  /* Towards the browser. libsoup queues whatever it is given without
+   * bound and says nothing of it, so reply audio waits here and is handed
+   * over only while the socket takes more. */
+  GPollableOutputStream *out;
+  GSocket *socket; /* NULL when libsoup does not say */
+  GQueue backlog; /* GBytes of reply audio */
+  gsize backlog_bytes;
+  GSource *writable; /* while the backlog waits for the socket */
+  gint64 stalled_since; /* monotonic µs; 0 while the socket takes data */
+  guint64 reply_dropped; /* bytes */
+  gboolean closing; /* once the close is decided */
+  gushort close_code; /* a close waiting for the backlog, or 0 */
+  gchar *close_why;
+
+  /* From the browser: the real-time clock of the caller audio taken. */
+  gint64 caller_clock; /* monotonic µs at which the audio taken ends */
+  guint64 caller_dropped; /* bytes */
 } SonicConn;
 
 typedef struct
@@ -55,9 +105,13 @@ conn_unref (SonicConn *c)
 {
   if (!g_atomic_ref_count_dec (&c->ref))
     return;
+  g_queue_clear_full (&c->backlog, (GDestroyNotify) g_bytes_unref);
+  g_clear_object (&c->out);
+  g_clear_object (&c->socket);
   g_clear_object (&c->ws);
   gst_clear_object (&c->appsrc);
   g_byte_array_unref (c->pending);
+  g_free (c->close_why);
   g_free (c->id);
   g_free (c);
 }
@@ -76,6 +130,29 @@ is_open (SonicConn *c)
   return c->ws != NULL
       && soup_websocket_connection_get_state (c->ws)
       == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+/* Whether the socket takes more now; with TCP_NOTSENT_LOWAT set, only
+ * while the kernel holds little unsent. */
+static gboolean
+is_writable (SonicConn *c)
+{
+  return c->out == NULL || g_pollable_output_stream_is_writable (c->out);
+}
+
+/* What the kernel still holds for the browser: unsent, or sent and not
+ * acknowledged. */
+static gsize
+socket_queued (SonicConn *c)
+{
+#ifdef SIOCOUTQ
+  int n = 0;
+
+  if (c->socket != NULL
+      && ioctl (g_socket_get_fd (c->socket), SIOCOUTQ, &n) == 0 && n > 0)
+    return n;
+#endif
+  return 0;
 }
 
 static void
@@ -121,11 +198,158 @@ send_error (SonicConn *c, const gchar *code, const gchar *message)
   send_event (c, b);
 }
 
+/* An answer to something the browser sent: only while the browser reads,
+ * so that a client sending without reading cannot make the server queue
+ * answers. */
+static void
+answer_error (SonicConn *c, const gchar *code, const gchar *message)
+{
+  if (is_writable (c))
+    send_error (c, code, message);
+}
+
+static void
+count_dropped (SonicConn *c, CpMetricsAudio direction, gsize bytes)
+{
+  if (c->sonic != NULL && c->sonic->metrics != NULL)
+    cp_metrics_audio_dropped (c->sonic->metrics, direction,
+        (gdouble) bytes / BYTES_PER_SECOND);
+}
+
+static void
+stop_waiting (SonicConn *c)
+{
+  if (c->writable != NULL) {
+    g_source_destroy (c->writable);
+    g_clear_pointer (&c->writable, g_source_unref);
+  }
+}
+
+/* Nothing more goes to the browser: what waited is counted as dropped. */
+static void
+drop_backlog (SonicConn *c)
+{
+  stop_waiting (c);
+  if (c->backlog_bytes > 0) {
+    c->reply_dropped += c->backlog_bytes;
+    count_dropped (c, CP_METRICS_AUDIO_REPLY, c->backlog_bytes);
+  }
+  g_queue_clear_full (&c->backlog, (GDestroyNotify) g_bytes_unref);
+  c->backlog_bytes = 0;
+}
+
+static void
+close_now (SonicConn *c, gushort code, const gchar *why)
+{
+  c->closing = TRUE;
+  drop_backlog (c);
+  if (is_open (c))
+    soup_websocket_connection_close (c->ws, code, why);
+}
+
+/* Reply audio still waiting goes first, as long as the browser takes it:
+ * a session that ended normally keeps the end of the bot's answer. */
 static void
 close_with (SonicConn *c, gushort code, const gchar *why)
 {
-  if (is_open (c))
-    soup_websocket_connection_close (c->ws, code, why);
+  if (c->closing)
+    return;
+  if (c->backlog_bytes == 0 || !is_open (c)) {
+    close_now (c, code, why);
+    return;
+  }
+  c->closing = TRUE;
+  c->close_code = code;
+  g_free (c->close_why);
+  c->close_why = g_strdup (why);
+}
+
+static void wait_writable (SonicConn *c);
+
+/* Hands the backlog to libsoup while the socket takes it. */
+static void
+flush_backlog (SonicConn *c)
+{
+  while (!g_queue_is_empty (&c->backlog)) {
+    GBytes *audio;
+
+    if (!is_open (c)) {
+      drop_backlog (c);
+      return;
+    }
+    if (!is_writable (c)) {
+      if (c->stalled_since == 0)
+        c->stalled_since = g_get_monotonic_time ();
+      wait_writable (c);
+      return;
+    }
+    audio = g_queue_pop_head (&c->backlog);
+    c->backlog_bytes -= g_bytes_get_size (audio);
+    soup_websocket_connection_send_message (c->ws, SOUP_WEBSOCKET_DATA_BINARY,
+        audio);
+    g_bytes_unref (audio);
+  }
+  c->stalled_since = 0;
+  stop_waiting (c);
+  if (c->close_code != 0) {
+    g_autofree gchar *why = g_steal_pointer (&c->close_why);
+    gushort code = c->close_code;
+
+    c->close_code = 0;
+    close_now (c, code, why);
+  }
+}
+
+static gboolean
+on_writable (GObject *stream, gpointer data)
+{
+  SonicConn *c = data;
+
+  g_clear_pointer (&c->writable, g_source_unref);
+  flush_backlog (c);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_writable (SonicConn *c)
+{
+  if (c->writable != NULL || c->out == NULL)
+    return;
+  c->writable = g_pollable_output_stream_create_source (c->out, NULL);
+  g_source_set_callback (c->writable, G_SOURCE_FUNC (on_writable), conn_ref (c),
+      (GDestroyNotify) conn_unref);
+  g_source_attach (c->writable, NULL);
+}
+
+/* Keeps what is queued for the browser within REPLY_BACKLOG_BYTES,
+ * dropping the oldest reply audio. */
+static void
+queue_reply (SonicConn *c, GBytes *audio)
+{
+  gsize queued, dropped = 0;
+
+  g_queue_push_tail (&c->backlog, g_bytes_ref (audio));
+  c->backlog_bytes += g_bytes_get_size (audio);
+  queued = c->backlog_bytes + socket_queued (c);
+  while (queued > REPLY_BACKLOG_BYTES && !g_queue_is_empty (&c->backlog)) {
+    GBytes *old = g_queue_pop_head (&c->backlog);
+    gsize len = g_bytes_get_size (old);
+
+    c->backlog_bytes -= len;
+    queued -= len;
+    dropped += len;
+    g_bytes_unref (old);
+  }
+  if (dropped > 0) {
+    if (c->reply_dropped == 0)
+      cp_log (CP_LOG_INFO, c->id, NULL,
+          "the browser is not keeping up: reply audio beyond %u ms is "
+          "dropped",
+          REPLY_BACKLOG_BYTES * 1000 / BYTES_PER_SECOND);
+    c->reply_dropped += dropped;
+    count_dropped (c, CP_METRICS_AUDIO_REPLY, dropped);
+  }
+  flush_backlog (c);
 }
 
 /* ---- the session ---- */
@@ -159,9 +383,8 @@ send_audio (gpointer data)
 {
   AudioOut *a = data;
 
-  if (is_open (a->conn))
-    soup_websocket_connection_send_message (a->conn->ws,
-        SOUP_WEBSOCKET_DATA_BINARY, a->audio);
+  if (is_open (a->conn) && !a->conn->closing)
+    queue_reply (a->conn, a->audio);
   return G_SOURCE_REMOVE;
 }
 
@@ -215,7 +438,7 @@ on_prepared (CpSession *s, GstElement *pipeline, gpointer data)
     send_error (c, "pipeline",
         CP_SONIC_PIPELINE ".pipeline needs an appsrc "
                           "named caller and an appsink named reply");
-    close_with (c, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "bad pipeline");
+    close_now (c, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, "bad pipeline");
     return;
   }
   g_object_set (sink, "emit-signals", TRUE, NULL);
@@ -365,7 +588,34 @@ refuse_frame (SonicConn *c, gushort code, const gchar *error_code,
 {
   send_error (c, error_code, message);
   release_session (c, message);
-  close_with (c, code, error_code);
+  close_now (c, code, error_code);
+}
+
+/* Caller audio is taken at real time plus CALLER_AHEAD_US at most. */
+static gboolean
+take_caller_audio (SonicConn *c, gsize len)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 start = MAX (c->caller_clock, now);
+  gint64 end = start + (gint64) len * G_USEC_PER_SEC / BYTES_PER_SECOND;
+
+  if (end - now > CALLER_AHEAD_US) {
+    if (c->caller_dropped == 0) {
+      g_autofree gchar *m = g_strdup_printf ("caller audio is 16 kHz S16LE "
+                                             "mono sent in real time; what "
+                                             "runs more than %u s ahead is "
+                                             "dropped",
+          (guint) (CALLER_AHEAD_US / G_USEC_PER_SEC));
+
+      cp_log (CP_LOG_WARNING, c->id, NULL, "the browser sends too fast: %s", m);
+      answer_error (c, "audio_too_fast", m);
+    }
+    c->caller_dropped += len;
+    count_dropped (c, CP_METRICS_AUDIO_CALLER, len);
+    return FALSE;
+  }
+  c->caller_clock = end;
+  return TRUE;
 }
 
 static void
@@ -388,7 +638,7 @@ on_audio_frame (SonicConn *c, GBytes *message)
         "audio frames are 16-bit samples: the length must be even");
     return;
   }
-  if (c->session == NULL || len == 0)
+  if (c->session == NULL || len == 0 || !take_caller_audio (c, len))
     return;
   if (c->appsrc != NULL && c->pending->len > 0) {
     push_audio (c, c->pending->data, c->pending->len);
@@ -415,7 +665,7 @@ on_command (SonicConn *c, GBytes *message)
       || !JSON_NODE_HOLDS_OBJECT (root = json_parser_get_root (parser))
       || !json_object_has_member (o = json_node_get_object (root), "type")
       || g_strcmp0 (json_object_get_string_member (o, "type"), "end") != 0) {
-    send_error (c, "unknown_command",
+    answer_error (c, "unknown_command",
         "text frames from the client must be {\"type\":\"end\"}");
     return;
   }
@@ -441,8 +691,16 @@ on_closed (SoupWebsocketConnection *ws, gpointer data)
 {
   SonicConn *c = data;
 
+  c->closing = TRUE;
+  drop_backlog (c);
   cp_log (CP_LOG_INFO, c->id, NULL, "browser socket closed (%u)",
       soup_websocket_connection_get_close_code (ws));
+  if (c->reply_dropped + c->caller_dropped > 0)
+    cp_log (CP_LOG_INFO, c->id, NULL,
+        "dropped %.1f s of reply audio the browser did not read in time and "
+        "%.1f s of caller audio sent ahead of real time",
+        (gdouble) c->reply_dropped / BYTES_PER_SECOND,
+        (gdouble) c->caller_dropped / BYTES_PER_SECOND);
   /* The client went away: EOS lets the pipeline finish and the session
    * end on its own. */
   release_session (c, "client disconnected");
@@ -459,6 +717,112 @@ on_error (SoupWebsocketConnection *ws, GError *error, gpointer data)
   cp_log (CP_LOG_WARNING, c->id, NULL, "browser socket: %s", error->message);
 }
 
+/* ---- browsers that stopped reading ---- */
+
+static void
+give_up (SonicConn *c, guint seconds)
+{
+  g_autofree gchar *why =
+      g_strdup_printf ("the browser stopped reading: nothing could be sent "
+                       "to it for %u s",
+          seconds);
+
+  cp_log (CP_LOG_WARNING, c->id, NULL, "%s; ending the session", why);
+  if (c->sonic->metrics != NULL)
+    cp_metrics_browser_stalled (c->sonic->metrics);
+  release_session (c, why);
+  /* libsoup gives the close handshake 5 s, then closes the socket. */
+  close_now (c, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "not reading");
+}
+
+/* A socket that takes nothing for [server] browser-stall-timeout seconds
+ * ends its session, whether reply audio or only events wait. */
+static gboolean
+watch_stalls (gpointer data)
+{
+  CpSonic *sonic = data;
+  g_autoptr (GPtrArray) conns =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) conn_unref);
+  gint64 now = g_get_monotonic_time ();
+  guint limit = sonic->config->browser_stall_timeout;
+  GHashTableIter it;
+  gpointer key;
+  guint i;
+
+  /* Closing and ending sessions may change the table: walk a copy. */
+  g_hash_table_iter_init (&it, sonic->conns);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (conns, conn_ref (key));
+  for (i = 0; i < conns->len; i++) {
+    SonicConn *c = g_ptr_array_index (conns, i);
+
+    if (c->sonic == NULL || !is_open (c))
+      continue;
+    if (is_writable (c))
+      flush_backlog (c);
+    else if (c->stalled_since == 0)
+      c->stalled_since = now;
+    else if (now - c->stalled_since >= (gint64) limit * G_USEC_PER_SEC)
+      give_up (c, limit);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+watch_start (CpSonic *sonic)
+{
+  if (sonic->watch_id == 0)
+    sonic->watch_id =
+        g_timeout_add_seconds (WATCH_INTERVAL_S, watch_stalls, sonic);
+}
+
+static void
+watch_stop (CpSonic *sonic)
+{
+  if (sonic->watch_id != 0) {
+    g_source_remove (sonic->watch_id);
+    sonic->watch_id = 0;
+  }
+}
+
+static void
+forget_conn (gpointer data)
+{
+  SonicConn *c = data;
+
+  if (c->sonic != NULL && g_hash_table_size (c->sonic->conns) == 0)
+    watch_stop (c->sonic);
+  conn_unref (c);
+}
+
+/* ---- the WebSocket's start ---- */
+
+/* Where the reply audio goes out, to see whether it takes more. */
+static void
+attach_socket (SonicConn *c, SoupServerMessage *msg)
+{
+  GOutputStream *out = g_io_stream_get_output_stream (
+      soup_websocket_connection_get_io_stream (c->ws));
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (G_IS_POLLABLE_OUTPUT_STREAM (out)
+      && g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (out)))
+    c->out = G_POLLABLE_OUTPUT_STREAM (g_object_ref (out));
+  if (socket == NULL)
+    return;
+  c->socket = g_object_ref (socket);
+#ifdef TCP_NOTSENT_LOWAT
+  {
+    g_autoptr (GError) error = NULL;
+
+    if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+            SOCKET_UNSENT_LOWAT, &error))
+      cp_log (CP_LOG_DEBUG, NULL, NULL, "TCP_NOTSENT_LOWAT: %s",
+          error->message);
+  }
+#endif
+}
+
 static void
 on_websocket (SoupServer *soup, SoupServerMessage *msg, const char *path,
     SoupWebsocketConnection *ws, gpointer data)
@@ -472,12 +836,26 @@ on_websocket (SoupServer *soup, SoupServerMessage *msg, const char *path,
   c->sonic = sonic;
   c->ws = g_object_ref (ws);
   c->pending = g_byte_array_new ();
+  g_queue_init (&c->backlog);
+  attach_socket (c, msg);
   g_object_set (ws, "max-incoming-payload-size", (guint64) SOUP_MAX_PAYLOAD,
       NULL);
   g_signal_connect (ws, "message", G_CALLBACK (on_message), c);
   g_signal_connect (ws, "closed", G_CALLBACK (on_closed), c);
   g_signal_connect (ws, "error", G_CALLBACK (on_error), c);
   g_hash_table_add (sonic->conns, c);
+  watch_start (sonic);
+
+  /* Upgrades that passed the early check together may overshoot. */
+  if (g_hash_table_size (sonic->conns) > sonic->config->max_browser_sessions) {
+    if (sonic->metrics != NULL)
+      cp_metrics_session_refused (sonic->metrics, "browser", "capacity");
+    send_error (c, "at_capacity",
+        "callpiped runs as many browser sessions as it may "
+        "([server] max-browser-sessions); try again later");
+    close_now (c, CLOSE_TRY_AGAIN_LATER, "at capacity");
+    return;
+  }
 
   c->session =
       cp_pool_start_session (sonic->pool, "browser", CP_SONIC_PIPELINE, &error);
@@ -489,7 +867,7 @@ on_websocket (SoupServer *soup, SoupServerMessage *msg, const char *path,
     cp_log (CP_LOG_WARNING, NULL, NULL, "browser session refused: %s",
         error->message);
     send_error (c, later ? "unavailable" : "internal", error->message);
-    close_with (c,
+    close_now (c,
         later ? CLOSE_TRY_AGAIN_LATER : SOUP_WEBSOCKET_CLOSE_SERVER_ERROR,
         "no session");
     return;
@@ -568,6 +946,25 @@ refuse (SoupServerMessage *msg, guint status, const gchar *code,
       body, strlen (body));
 }
 
+/* Before the upgrade, so the browser gets a status and a reason. */
+static void
+refuse_at_capacity (CpSonic *sonic, SoupServerMessage *msg)
+{
+  g_autofree gchar *m = g_strdup_printf ("callpiped runs its maximum of %u "
+                                         "browser sessions ([server] "
+                                         "max-browser-sessions); try again "
+                                         "later",
+      sonic->config->max_browser_sessions);
+  g_autofree gchar *after = g_strdup_printf ("%u", RETRY_AFTER_S);
+
+  cp_log (CP_LOG_WARNING, NULL, NULL, "browser session refused: %s", m);
+  if (sonic->metrics != NULL)
+    cp_metrics_session_refused (sonic->metrics, "browser", "capacity");
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+      "Retry-After", after);
+  refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "at_capacity", m);
+}
+
 static void
 early_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
@@ -584,6 +981,15 @@ early_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   else if (cp_pool_is_draining (sonic->pool))
     refuse (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "draining",
         "callpiped is shutting down and takes no new sessions");
+  else if (g_hash_table_size (sonic->conns)
+      >= sonic->config->max_browser_sessions)
+    refuse_at_capacity (sonic, msg);
+}
+
+void
+cp_sonic_set_metrics (CpSonic *sonic, CpMetrics *metrics)
+{
+  sonic->metrics = metrics;
 }
 
 CpSonic *
@@ -594,8 +1000,7 @@ cp_sonic_new (const CpConfig *config, CpPool *pool, SoupServer *soup)
   sonic->config = config;
   sonic->pool = pool;
   sonic->soup = soup;
-  sonic->conns =
-      g_hash_table_new_full (NULL, NULL, (GDestroyNotify) conn_unref, NULL);
+  sonic->conns = g_hash_table_new_full (NULL, NULL, forget_conn, NULL);
   soup_server_add_early_handler (soup, CP_SONIC_PATH, early_handler, sonic,
       NULL);
   soup_server_add_websocket_handler (soup, CP_SONIC_PATH, NULL,
@@ -613,6 +1018,7 @@ cp_sonic_free (CpSonic *sonic)
 
   if (sonic == NULL)
     return;
+  watch_stop (sonic);
   soup_server_remove_handler (sonic->soup, CP_SONIC_PATH);
   g_hash_table_iter_init (&it, sonic->conns);
   while (g_hash_table_iter_next (&it, &key, NULL)) {
@@ -620,7 +1026,7 @@ cp_sonic_free (CpSonic *sonic)
 
     release_session (c, "server shutting down");
     g_signal_handlers_disconnect_by_data (c->ws, c);
-    close_with (c, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server shutting down");
+    close_now (c, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server shutting down");
     c->sonic = NULL;
   }
   g_hash_table_unref (sonic->conns);

@@ -10,6 +10,14 @@
  * "callpipe.v1". Everything runs on the main loop: audio the appsink
  * produces on a streaming thread is handed over with
  * g_main_context_invoke().
+ *
+ * Bounds: at most [server] max-browser-sessions connections (503 with
+ * Retry-After before the upgrade beyond). Reply audio is handed to the
+ * socket only while it takes more; a browser that falls behind loses the
+ * oldest reply audio beyond 3 s, and one that takes nothing for [server]
+ * browser-stall-timeout seconds is closed (1008) and its session ended.
+ * Caller audio more than 5 s ahead of real time is dropped. Drops are
+ * counted in the metrics given with cp_sonic_set_metrics().
  */
 #ifndef CP_SONIC_H
 #define CP_SONIC_H
@@ -32,6 +40,7 @@ typedef struct _CpSonic CpSonic;
 
 CpSonic *cp_sonic_new        (const CpConfig *config, CpPool *pool,
                               SoupServer *soup);
+void     cp_sonic_set_metrics (CpSonic *sonic, CpMetrics *metrics);
 void     cp_sonic_free       (CpSonic *sonic);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpSonic, cp_sonic_free)

@@ -7,11 +7,14 @@
 #include "aws/sigv4.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Where objects of each kind go, under the storage root. */
 static const gchar *const storage_dirs[] = {"recordings", "transcripts",
@@ -454,4 +457,231 @@ cp_storage_link (CpStorage *s, const gchar *location, const gchar *base_url,
   signed_path =
       cp_storage_sign (s, rel, g_get_real_time () / G_USEC_PER_SEC + ttl);
   return g_strconcat (base_url, signed_path, NULL);
+}
+
+/* ---- recordings a crash left unfinished ---- */
+
+/* The data chunk starts within this many bytes (wavenc: 44, or a little
+ * more with a LIST chunk of tags before it); checking a recording reads no
+ * more than this. */
+#define WAV_HEAD_MAX 4096
+
+typedef struct
+{
+  guint32 rate;
+  guint16 block_align;
+  gsize data_at; /* where the samples start */
+  guint32 data_size; /* as the header says */
+  guint32 riff_size;
+} WavLayout;
+
+static guint32
+read_le32 (const guint8 *p)
+{
+  return p[0] | (p[1] << 8) | (p[2] << 16) | ((guint32) p[3] << 24);
+}
+
+static void
+write_le32 (guint8 *p, guint32 v)
+{
+  p[0] = v & 0xff;
+  p[1] = (v >> 8) & 0xff;
+  p[2] = (v >> 16) & 0xff;
+  p[3] = v >> 24;
+}
+
+/* RIFF/WAVE, a fmt chunk, then the data chunk's header within @len. */
+static gboolean
+parse_wav_head (const guint8 *d, gsize len, WavLayout *w)
+{
+  gboolean have_fmt = FALSE;
+  gsize off = 12;
+
+  if (len < 12 || memcmp (d, "RIFF", 4) != 0 || memcmp (d + 8, "WAVE", 4) != 0)
+    return FALSE;
+  w->riff_size = read_le32 (d + 4);
+  while (off + 8 <= len) {
+    guint32 size = read_le32 (d + off + 4);
+
+    if (memcmp (d + off, "data", 4) == 0) {
+      if (!have_fmt)
+        return FALSE;
+      w->data_at = off + 8;
+      w->data_size = size;
+      return TRUE;
+    }
+    if (memcmp (d + off, "fmt ", 4) == 0) {
+      if (size < 16 || off + 8 + 16 > len)
+        return FALSE;
+      w->rate = read_le32 (d + off + 12);
+      w->block_align = d[off + 20] | (d[off + 21] << 8);
+      if (w->block_align == 0)
+        return FALSE;
+      have_fmt = TRUE;
+    }
+    /* A chunk before the data must be complete. */
+    if (size > len - off - 8)
+      return FALSE;
+    off += 8 + size + (size & 1);
+  }
+  return FALSE;
+}
+
+static gboolean
+io_error (GError **error, const gchar *path, const gchar *what, int errsv)
+{
+  g_set_error (error, CP_STORAGE_ERROR,
+      errsv == ENOENT ? CP_STORAGE_ERROR_NOT_FOUND : CP_STORAGE_ERROR_FAILED,
+      "%s: %s: %s", path, what, g_strerror (errsv));
+  return FALSE;
+}
+
+/* Reads @fd's head into @w and its length into @file_len. */
+static gboolean
+read_wav_layout (int fd, const gchar *path, WavLayout *w, guint64 *file_len,
+    GError **error)
+{
+  g_autofree guint8 *head = NULL;
+  struct stat st;
+  gsize want, got = 0;
+
+  if (fstat (fd, &st) != 0)
+    return io_error (error, path, "stat", errno);
+  *file_len = st.st_size;
+  want = MIN ((guint64) st.st_size, WAV_HEAD_MAX);
+  head = g_malloc (MAX (want, 1));
+  while (got < want) {
+    ssize_t n = pread (fd, head + got, want - got, got);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return io_error (error, path, "read", n < 0 ? errno : EIO);
+    got += n;
+  }
+  if (!parse_wav_head (head, got, w)) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+        "%s holds no WAV header (%" G_GUINT64_FORMAT " bytes reached the "
+        "disk)",
+        path, *file_len);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+layout_is_final (const WavLayout *w, guint64 file_len)
+{
+  return w->riff_size == file_len - 8 && w->data_at + w->data_size <= file_len;
+}
+
+static int
+open_wav (const gchar *path, int flags, GError **error)
+{
+  int fd = g_open (path, flags | O_CLOEXEC, 0);
+
+  if (fd < 0)
+    io_error (error, path, "open", errno);
+  return fd;
+}
+
+gboolean
+cp_storage_check_wav (const gchar *path, CpStorageWav *wav, GError **error)
+{
+  WavLayout w = {0};
+  guint64 file_len = 0;
+  int fd = open_wav (path, O_RDONLY, error);
+  gboolean ok;
+
+  if (fd < 0)
+    return FALSE;
+  ok = read_wav_layout (fd, path, &w, &file_len, error);
+  close (fd);
+  if (!ok)
+    return FALSE;
+  memset (wav, 0, sizeof (*wav));
+  wav->rate = w.rate;
+  if (layout_is_final (&w, file_len)) {
+    wav->state = CP_STORAGE_WAV_COMPLETE;
+    wav->frames = w.data_size / w.block_align;
+  } else {
+    wav->state = CP_STORAGE_WAV_REPAIRED;
+    wav->frames = (file_len - w.data_at) / w.block_align;
+    wav->cut_bytes = (file_len - w.data_at) % w.block_align;
+  }
+  return TRUE;
+}
+
+static gboolean
+write_at (int fd, const gchar *path, const guint8 *p, gsize len, off_t at,
+    GError **error)
+{
+  while (len > 0) {
+    ssize_t n = pwrite (fd, p, len, at);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return io_error (error, path, "write", n < 0 ? errno : EIO);
+    p += n;
+    len -= n;
+    at += n;
+  }
+  return TRUE;
+}
+
+/* The samples that reached the disk become the data chunk: its size and
+ * the RIFF size are set from the file's length, after a partial last
+ * frame is cut off. A header that already agrees is left alone. */
+gboolean
+cp_storage_repair_wav (const gchar *path, CpStorageWav *wav, GError **error)
+{
+  WavLayout w = {0};
+  guint64 file_len = 0, avail, keep;
+  guint8 size[4];
+  int fd = open_wav (path, O_RDWR, error);
+  gboolean ok = FALSE;
+
+  if (fd < 0)
+    return FALSE;
+  if (!read_wav_layout (fd, path, &w, &file_len, error))
+    goto out;
+  memset (wav, 0, sizeof (*wav));
+  wav->rate = w.rate;
+  if (layout_is_final (&w, file_len)) {
+    wav->state = CP_STORAGE_WAV_COMPLETE;
+    wav->frames = w.data_size / w.block_align;
+    ok = TRUE;
+    goto out;
+  }
+  avail = file_len - w.data_at;
+  keep = avail - avail % w.block_align;
+  if (w.data_at + keep - 8 > G_MAXUINT32) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+        "%s: %" G_GUINT64_FORMAT " bytes are more than a WAV header can "
+        "describe",
+        path, file_len);
+    goto out;
+  }
+  if (keep < avail && ftruncate (fd, w.data_at + keep) != 0) {
+    io_error (error, path, "truncate", errno);
+    goto out;
+  }
+  write_le32 (size, keep);
+  if (!write_at (fd, path, size, 4, w.data_at - 4, error))
+    goto out;
+  write_le32 (size, w.data_at + keep - 8);
+  if (!write_at (fd, path, size, 4, 4, error))
+    goto out;
+  if (fsync (fd) != 0) {
+    io_error (error, path, "fsync", errno);
+    goto out;
+  }
+  wav->state = CP_STORAGE_WAV_REPAIRED;
+  wav->frames = keep / w.block_align;
+  wav->cut_bytes = avail - keep;
+  ok = TRUE;
+out:
+  close (fd);
+  return ok;
 }

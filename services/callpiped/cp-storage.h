@@ -11,6 +11,11 @@
  * presigned URLs (region, endpoint and credentials from the AWS chain:
  * AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, profile, ...). The
  * directory then only holds files on their way in or out (spool).
+ *
+ * After a crash, cp_storage_repair_wav() makes a recording whose header
+ * was never finalized playable: the RIFF and data sizes are set from the
+ * file's length (a partial last sample frame is cut off).
+ * cp_storage_check_wav() only says whether the header is final.
  */
 #ifndef CP_STORAGE_H
 #define CP_STORAGE_H
@@ -29,6 +34,22 @@ typedef enum
 } CpStorageError;
 
 #define CP_STORAGE_SECRET_LEN 32
+
+/* A WAV recording as wavenc left it: wavenc writes placeholder sizes
+ * first and the real ones at EOS, so a crash leaves them wrong. */
+typedef enum
+{
+  CP_STORAGE_WAV_COMPLETE,      /* the header agrees with the file */
+  CP_STORAGE_WAV_REPAIRED,      /* the sizes were set from the file */
+} CpStorageWavState;
+
+typedef struct
+{
+  CpStorageWavState state;
+  guint rate;
+  guint64 frames;               /* whole sample frames in the data chunk */
+  guint64 cut_bytes;            /* a partial last frame cut off */
+} CpStorageWav;
 
 typedef struct _CpStorage CpStorage;
 
@@ -74,6 +95,12 @@ gchar     *cp_storage_resolve         (CpStorage *storage,
                                        const gchar *rel_path,
                                        GError **error);
 gboolean   cp_constant_time_equal     (const gchar *a, const gchar *b);
+gboolean   cp_storage_check_wav       (const gchar *path,
+                                       CpStorageWav *wav,
+                                       GError **error);
+gboolean   cp_storage_repair_wav      (const gchar *path,
+                                       CpStorageWav *wav,
+                                       GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpStorage, cp_storage_free)
 

@@ -1,6 +1,7 @@
 /* callpiped — session records in SQLite */
 #include "cp-store.h"
 
+#include <json-glib/json-glib.h>
 #include <sqlite3.h>
 
 struct _CpStore
@@ -314,14 +315,14 @@ cp_store_get (CpStore *s, const gchar *id, GError **error)
   return r;
 }
 
-GPtrArray *
-cp_store_list (CpStore *s, guint limit, GError **error)
+static GPtrArray *
+list_where (CpStore *s, const gchar *where, guint limit, GError **error)
 {
   g_autoptr (GPtrArray) out =
       g_ptr_array_new_with_free_func ((GDestroyNotify) cp_session_record_free);
-  g_autofree gchar *sql = g_strdup_printf ("SELECT %s FROM sessions "
+  g_autofree gchar *sql = g_strdup_printf ("SELECT %s FROM sessions %s "
                                            "ORDER BY started_at DESC LIMIT ?1",
-      columns);
+      columns, where);
   sqlite3_stmt *st = prepare (s, sql, error);
   int rc;
 
@@ -336,4 +337,67 @@ cp_store_list (CpStore *s, guint limit, GError **error)
     return NULL;
   }
   return g_steal_pointer (&out);
+}
+
+GPtrArray *
+cp_store_list (CpStore *s, guint limit, GError **error)
+{
+  return list_where (s, "", limit, error);
+}
+
+/* Finished calls without a stored transcript, most recent first: a crash
+ * between writing one and storing it (S3: mid-upload) leaves them so. */
+GPtrArray *
+cp_store_list_untranscribed (CpStore *s, guint limit, GError **error)
+{
+  return list_where (s,
+      "WHERE kind = 'call' AND transcript_path IS NULL "
+      "AND state IN ('ended', 'failed')",
+      limit, error);
+}
+
+static void
+add_conversation_member (JsonBuilder *b, JsonObject *conv, const gchar *name)
+{
+  json_builder_set_member_name (b, name);
+  if (conv != NULL && json_object_has_member (conv, name)) {
+    json_builder_add_value (b,
+        json_node_copy (json_object_get_member (conv, name)));
+  } else {
+    json_builder_begin_array (b);
+    json_builder_end_array (b);
+  }
+}
+
+/* The call's transcript document (transcripts/<id>.json): who said what
+ * and the bot's intents, with the session's outcome. */
+gchar *
+cp_session_record_transcript (const CpSessionRecord *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonNode) conv = NULL;
+  JsonObject *o = NULL;
+
+  if (r->conversation_json != NULL)
+    conv = json_from_string (r->conversation_json, NULL);
+  if (conv != NULL && JSON_NODE_HOLDS_OBJECT (conv))
+    o = json_node_get_object (conv);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "sessionId");
+  json_builder_add_string_value (b, r->id);
+  json_builder_set_member_name (b, "contactId");
+  json_builder_add_string_value (b, r->contact_id);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, r->state);
+  json_builder_set_member_name (b, "reason");
+  json_builder_add_string_value (b, r->reason);
+  json_builder_set_member_name (b, "duration");
+  json_builder_add_double_value (b,
+      MAX (r->ended_at - r->started_at, 0) / 1000 / 1000.0);
+  add_conversation_member (b, o, "transcript");
+  add_conversation_member (b, o, "intents");
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, TRUE);
 }

@@ -2,7 +2,8 @@
  *
  * <data-dir>/callpiped.db keeps one row per session so that a restart
  * loses nothing: rows a crash left in a live state are marked failed
- * ("interrupted by restart") on the next start.
+ * ("interrupted by restart") on the next start, and calls whose transcript
+ * never reached storage are found again (cp_store_list_untranscribed).
  */
 #ifndef CP_STORE_H
 #define CP_STORE_H
@@ -56,6 +57,9 @@ CpSessionRecord *cp_store_get           (CpStore *store, const gchar *id,
                                          GError **error);
 GPtrArray       *cp_store_list          (CpStore *store, guint limit,
                                          GError **error);
+GPtrArray       *cp_store_list_untranscribed (CpStore *store, guint limit,
+                                              GError **error);
+gchar           *cp_session_record_transcript (const CpSessionRecord *rec);
 CpSessionRecord *cp_session_record_copy (const CpSessionRecord *rec);
 void             cp_session_record_free (CpSessionRecord *rec);
 

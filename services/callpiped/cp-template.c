@@ -37,6 +37,8 @@ static const VarSpec var_specs[] = {
     {"UPLOAD_PATH", CP_VAR_PATH, FALSE, NULL},
     {"UPLOAD_LOCATION", CP_VAR_LOCATION, FALSE, NULL},
     {"PROMPT_PATH", CP_VAR_PATH, FALSE, NULL},
+    {"KVS_ENDPOINT", CP_VAR_URI, TRUE, ""},
+    {"KVS_REGION", CP_VAR_IDENTIFIER, FALSE, "us-east-1"},
     {"BOT_BACKEND", CP_VAR_IDENTIFIER, FALSE, "bedrock"},
     {"BOT_ENDPOINT", CP_VAR_URI, TRUE, ""},
     {"BOT_INPUT_RATE", CP_VAR_INTEGER, FALSE, "16000"},
@@ -182,6 +184,49 @@ s3_location_is_clean (const gchar *loc)
   return TRUE;
 }
 
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+#define DIGITS "0123456789"
+
+/* @s is not empty and has only characters from @set. */
+static gboolean
+only (const gchar *s, const gchar *set)
+{
+  return *s != '\0' && s[strspn (s, set)] == '\0';
+}
+
+/* The Kinesis Video Streams API's own StreamARN pattern,
+ * arn:[a-z\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+
+ * (at most 1024 characters): an ARN the service would refuse is refused
+ * before a call starts. Returns the six fields, or NULL. */
+static gchar **
+split_stream_arn (const gchar *arn)
+{
+  g_auto (GStrv) f = NULL;
+  g_auto (GStrv) res = NULL;
+
+  if (strlen (arn) > 1024)
+    return NULL;
+  f = g_strsplit (arn, ":", 6);
+  if (g_strv_length (f) != 6 || strcmp (f[0], "arn") != 0
+      || !only (f[1], LOWER DIGITS "-") || strcmp (f[2], "kinesisvideo") != 0
+      || !only (f[3], LOWER DIGITS "-") || !only (f[4], DIGITS))
+    return NULL;
+  res = g_strsplit (f[5], "/", 4);
+  if (g_strv_length (res) != 3 || !only (res[0], LOWER)
+      || !all_chars_in (res[1], "_.-") || *res[1] == '\0'
+      || !only (res[2], DIGITS))
+    return NULL;
+  return g_steal_pointer (&f);
+}
+
+gchar *
+cp_template_arn_region (const gchar *arn)
+{
+  g_auto (GStrv) f = arn != NULL ? split_stream_arn (arn) : NULL;
+
+  return f != NULL ? g_strdup (f[3]) : NULL;
+}
+
 static const gchar *
 kind_rule (CpVarKind kind)
 {
@@ -189,7 +234,9 @@ kind_rule (CpVarKind kind)
     case CP_VAR_IDENTIFIER:
       return "letters, digits and . _ : -";
     case CP_VAR_ARN:
-      return "an ARN (arn:...) of letters, digits and . _ : / -";
+      return "a Kinesis Video Streams stream ARN, "
+             "arn:PARTITION:kinesisvideo:REGION:ACCOUNT:stream/NAME/"
+             "CREATION-TIME";
     case CP_VAR_INTEGER:
       return "a decimal integer";
     case CP_VAR_PATH:
@@ -213,8 +260,11 @@ value_matches (CpVarKind kind, const gchar *value)
   switch (kind) {
     case CP_VAR_IDENTIFIER:
       return all_chars_in (value, "._:-");
-    case CP_VAR_ARN:
-      return g_str_has_prefix (value, "arn:") && all_chars_in (value, "._:/-");
+    case CP_VAR_ARN: {
+      g_auto (GStrv) fields = split_stream_arn (value);
+
+      return fields != NULL;
+    }
     case CP_VAR_INTEGER:
       return strlen (value) <= 64
           && strspn (value, "0123456789") == strlen (value);

@@ -30,7 +30,7 @@ typedef enum
 typedef enum
 {
   CP_VAR_IDENTIFIER,   /* [A-Za-z0-9._:-]+ (contact ids, regions, model ids) */
-  CP_VAR_ARN,          /* arn:... with [A-Za-z0-9._:/-] */
+  CP_VAR_ARN,          /* a KVS stream ARN, as the service's pattern */
   CP_VAR_INTEGER,      /* decimal digits, at most 64 */
   CP_VAR_PATH,         /* an absolute path without "." or ".." segments */
   CP_VAR_URI,          /* file, http, https or s3 URI without spaces */
@@ -48,6 +48,9 @@ const gchar *cp_template_sample_value  (CpVarKind kind);
 /* A value @name's elements accept (enum values included), for parsing a
  * description without a session. */
 const gchar *cp_template_variable_sample (const gchar *name);
+/* The region field of a valid stream ARN (a ${STREAM_ARN} value), or
+ * NULL. */
+gchar       *cp_template_arn_region    (const gchar *arn);
 gchar      **cp_template_variables     (const gchar *tmpl, GError **error);
 gchar       *cp_template_expand        (const gchar *tmpl, GHashTable *values,
                                         GError **error);

@@ -5,6 +5,7 @@
 #endif
 
 #include "cp-config.h"
+#include "cp-factory.h"
 #include "cp-log.h"
 #include "cp-metrics.h"
 #include "cp-pool.h"
@@ -18,6 +19,12 @@
 #include <gst/gst.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* A transcript upload at start-up waits this long for S3. */
+#define RECOVERY_UPLOAD_TIMEOUT_S 30
+/* Finished calls checked at start-up for a transcript never stored. */
+#define RECOVERY_SCAN_LIMIT 1000
+#define UPLOAD_PIPELINE "storage-upload"
 
 typedef struct
 {
@@ -51,19 +58,217 @@ on_signal (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static void
-log_recovered (GPtrArray *rows)
+/* ---- start-up: finishing what a crash left half done ---- */
+
+typedef struct
 {
+  const CpConfig *config;
+  CpStore *store;
+  CpStorage *storage;
+  CpFactory *upload; /* S3 only, loaded on first use */
+  gboolean upload_failed; /* S3 is not answering: the rest waits */
+  guint waiting; /* transcripts left in the spool */
+} Recovery;
+
+/* Copies a spooled transcript to S3 with the pipeline calls use, and
+ * waits for it. */
+static gboolean
+upload_now (Recovery *rc, const gchar *local, const gchar *location,
+    GError **error)
+{
+  g_autoptr (GHashTable) values = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GstElement) pipeline = NULL;
+  g_autoptr (GstBus) bus = NULL;
+  g_autoptr (GstMessage) msg = NULL;
+
+  if (rc->upload == NULL) {
+    rc->upload =
+        cp_factory_load (rc->config->pipelines_dir, UPLOAD_PIPELINE, error);
+    if (rc->upload == NULL)
+      return FALSE;
+  }
+  g_hash_table_insert (values, (gpointer) "UPLOAD_PATH", (gpointer) local);
+  g_hash_table_insert (values, (gpointer) "UPLOAD_LOCATION",
+      (gpointer) location);
+  pipeline =
+      cp_factory_create_pipeline (rc->upload, "recovery-upload", values, error);
+  if (pipeline == NULL)
+    return FALSE;
+  gst_object_ref_sink (pipeline);
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, RECOVERY_UPLOAD_TIMEOUT_S * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  if (msg == NULL) {
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED,
+        "no answer from S3 within %u s", RECOVERY_UPLOAD_TIMEOUT_S);
+    return FALSE;
+  }
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    g_autoptr (GError) err = NULL;
+
+    gst_message_parse_error (msg, &err, NULL);
+    g_set_error (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_FAILED, "%s",
+        err->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The call's transcript is in storage once this is TRUE: a directory
+ * holds it already, S3 gets the spooled copy. */
+static gboolean
+store_transcript (Recovery *rc, CpSessionRecord *r)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *rel = g_strconcat ("transcripts/", r->id, ".json", NULL);
+  g_autofree gchar *local = cp_storage_local_path (rc->storage, rel);
+  g_autofree gchar *location = cp_storage_location (rc->storage, rel);
+
+  if (cp_storage_is_s3 (rc->storage)) {
+    if (rc->upload_failed || !upload_now (rc, local, location, &error)) {
+      if (error != NULL) {
+        cp_log (CP_LOG_ERROR, r->id, r->contact_id,
+            "the spooled transcript %s was not uploaded: %s", local,
+            error->message);
+        rc->upload_failed = TRUE;
+      }
+      return FALSE;
+    }
+  }
+  g_free (r->transcript_path);
+  r->transcript_path = g_steal_pointer (&location);
+  return TRUE;
+}
+
+/* What became of a recording that was being written: the reason's note,
+ * or NULL when it is whole. */
+static gchar *
+recover_recording (Recovery *rc, const CpSessionRecord *r)
+{
+  g_autoptr (GError) error = NULL;
+  CpStorageWav wav;
+
+  if (r->recording_path == NULL)
+    return NULL;
+  /* s3sink completes the object at EOS only. */
+  if (g_str_has_prefix (r->recording_path, "s3://"))
+    return g_strdup ("recording lost: its upload to S3 never completed");
+  if (!cp_storage_repair_wav (r->recording_path, &wav, &error)) {
+    GStatBuf st;
+
+    if (g_error_matches (error, CP_STORAGE_ERROR, CP_STORAGE_ERROR_NOT_FOUND))
+      return g_strdup ("no recording was written");
+    if (g_stat (r->recording_path, &st) == 0 && st.st_size == 0)
+      return g_strdup ("recording lost: none of it reached the disk");
+    return g_strdup_printf ("recording unplayable: %s", error->message);
+  }
+  if (wav.state == CP_STORAGE_WAV_COMPLETE)
+    return NULL;
+  return g_strdup_printf ("recording repaired: %.1f s kept, the last moments "
+                          "before the crash may be missing",
+      wav.rate > 0 ? (gdouble) wav.frames / wav.rate : 0.0);
+}
+
+/* A session the crash cut short: its recording is made playable, a call's
+ * transcript (the conversation so far) is written, and the reason says
+ * what could not be saved. */
+static void
+recover_interrupted (Recovery *rc, CpSessionRecord *r, gint64 now)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) reason = g_string_new (CP_STORE_INTERRUPTED_REASON);
+  g_autofree gchar *note = NULL;
+  GStatBuf st;
+
+  cp_log (CP_LOG_WARNING, r->id, r->contact_id,
+      "session was %s when callpiped stopped", r->state);
+  /* The recording's last write is the last sign of life there is. */
+  r->ended_at = now;
+  if (r->recording_path != NULL && g_stat (r->recording_path, &st) == 0
+      && st.st_mtime * G_USEC_PER_SEC > r->started_at)
+    r->ended_at = MIN (now, (gint64) st.st_mtime * G_USEC_PER_SEC);
+  note = recover_recording (rc, r);
+  if (note != NULL)
+    g_string_append_printf (reason, "; %s", note);
+  g_free (r->state);
+  r->state = g_strdup ("failed");
+  g_free (r->reason);
+  r->reason = g_strdup (reason->str);
+
+  if (!g_strcmp0 (r->kind, "call") && r->transcript_path == NULL) {
+    g_autofree gchar *doc = cp_session_record_transcript (r);
+    g_autofree gchar *rel = g_strconcat ("transcripts/", r->id, ".json", NULL);
+    g_autofree gchar *local = cp_storage_local_path (rc->storage, rel);
+
+    if (!g_file_set_contents (local, doc, -1, &error)) {
+      g_string_append_printf (reason, "; transcript not saved: %s",
+          error->message);
+      g_free (r->reason);
+      r->reason = g_strdup (reason->str);
+    } else {
+      store_transcript (rc, r);
+    }
+  }
+  cp_log (CP_LOG_WARNING, r->id, r->contact_id, "marked failed (%s)",
+      r->reason);
+  g_clear_error (&error);
+  if (!cp_store_update (rc->store, r, &error))
+    cp_log (CP_LOG_ERROR, r->id, r->contact_id, "%s", error->message);
+}
+
+/* Calls that ended with their transcript written but not stored: S3 went
+ * away mid-upload, or the crash came between the two. */
+static void
+recover_transcripts (Recovery *rc)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) rows =
+      cp_store_list_untranscribed (rc->store, RECOVERY_SCAN_LIMIT, &error);
   guint i;
 
-  for (i = 0; i < rows->len; i++) {
-    const CpSessionRecord *r = g_ptr_array_index (rows, i);
-
-    cp_log (CP_LOG_WARNING, r->id, r->contact_id,
-        "session was %s when "
-        "callpiped stopped; marked failed (%s)",
-        r->state, CP_STORE_INTERRUPTED_REASON);
+  if (rows == NULL) {
+    cp_log (CP_LOG_ERROR, NULL, NULL, "%s", error->message);
+    return;
   }
+  for (i = 0; i < rows->len; i++) {
+    CpSessionRecord *r = g_ptr_array_index (rows, i);
+    g_autofree gchar *rel = g_strconcat ("transcripts/", r->id, ".json", NULL);
+    g_autofree gchar *local = cp_storage_local_path (rc->storage, rel);
+
+    if (!g_file_test (local, G_FILE_TEST_IS_REGULAR))
+      continue;
+    if (!store_transcript (rc, r)) {
+      rc->waiting++;
+      continue;
+    }
+    cp_log (CP_LOG_INFO, r->id, r->contact_id,
+        "the transcript left by the last run is stored");
+    g_clear_error (&error);
+    if (!cp_store_update (rc->store, r, &error))
+      cp_log (CP_LOG_ERROR, r->id, r->contact_id, "%s", error->message);
+  }
+}
+
+static void
+recover (const CpConfig *config, CpStore *store, CpStorage *storage,
+    GPtrArray *interrupted)
+{
+  Recovery rc = {config, store, storage, NULL, FALSE, 0};
+  gint64 now = g_get_real_time ();
+  guint i;
+
+  for (i = 0; i < interrupted->len; i++)
+    recover_interrupted (&rc, g_ptr_array_index (interrupted, i), now);
+  recover_transcripts (&rc);
+  if (rc.waiting > 0)
+    cp_log (CP_LOG_WARNING, NULL, NULL,
+        "%u transcript(s) wait in the spool for S3; the next start tries "
+        "again",
+        rc.waiting);
+  if (rc.upload != NULL)
+    cp_factory_free (rc.upload);
 }
 
 static int
@@ -93,10 +298,6 @@ run (CpConfig *config)
   store = cp_store_open (db_path, &error);
   if (store == NULL)
     goto failed;
-  recovered = cp_store_recover (store, g_get_real_time (), &error);
-  if (recovered == NULL)
-    goto failed;
-  log_recovered (recovered);
   if (g_str_has_prefix (config->storage_uri, "s3://")) {
     /* s3sink, s3src and the presigned links all resolve the endpoint
      * through AWS_ENDPOINT_URL_S3; set before any thread starts. */
@@ -114,6 +315,12 @@ run (CpConfig *config)
   }
   if (storage == NULL)
     goto failed;
+  /* Marked and finished together: a start that fails before this leaves
+   * the sessions for the next one. */
+  recovered = cp_store_recover (store, g_get_real_time (), &error);
+  if (recovered == NULL)
+    goto failed;
+  recover (config, store, storage, recovered);
 
   metrics = cp_metrics_new ();
   pool = cp_pool_new (config, store, storage, metrics);

@@ -44,12 +44,14 @@ start_peer (SonicDaemon *d)
   g_autoptr (GSubprocessLauncher) launcher =
       g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE
           | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autofree gchar *reply_ms =
+      g_strdup_printf ("%u", d->reply_ms > 0 ? d->reply_ms : 1000);
 
   if (SONIC_PEER_PYTHON[0] == '\0')
     return FALSE;
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   d->peer = g_subprocess_launcher_spawn (launcher, NULL, SONIC_PEER_PYTHON,
-      SONIC_PEER_SCRIPT, "--lifetime", "240", "--reply-ms", "1000", NULL);
+      SONIC_PEER_SCRIPT, "--lifetime", "240", "--reply-ms", reply_ms, NULL);
   if (d->peer == NULL)
     return FALSE;
   d->peer_port = read_port (d->peer, NULL);
@@ -76,11 +78,12 @@ sonic_daemon_start (SonicDaemon *d)
                             "address = 127.0.0.1\n"
                             "token = " SONIC_TEST_TOKEN "\n"
                             "drain-timeout = 10\n"
+                            "%s"
                             "[bot]\n"
                             "backend = bedrock\n"
                             "region = us-east-1\n"
                             "endpoint = http://127.0.0.1:%u\n",
-      d->peer_port);
+      d->server_extra != NULL ? d->server_extra : "", d->peer_port);
   g_assert_true (g_file_set_contents (d->config, config, -1, NULL));
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
@@ -147,6 +150,20 @@ sonic_daemon_get (SonicDaemon *d, const gchar *path, guint *status)
   if (status != NULL)
     *status = soup_message_get_status (msg);
   return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+/* The value of one series of GET /metrics, e.g.
+ * callpipe_browser_stalled_total or name{label="x"}. */
+gdouble
+sonic_daemon_metric (SonicDaemon *d, const gchar *series)
+{
+  g_autofree gchar *text = sonic_daemon_get (d, "/metrics", NULL);
+  g_autofree gchar *needle = g_strconcat ("\n", series, " ", NULL);
+  const gchar *at = strstr (text, needle);
+
+  if (at == NULL)
+    g_error ("GET /metrics has no %s:\n%s", series, text);
+  return g_ascii_strtod (at + strlen (needle), NULL);
 }
 
 /* @text spoken by flite (the project's ttssrc) as 16 kHz S16LE mono,

@@ -13,6 +13,10 @@ G_BEGIN_DECLS
 
 typedef struct
 {
+  /* Set before sonic_daemon_start(), or left zero: */
+  const gchar *server_extra; /* more [server] lines */
+  guint reply_ms;            /* sonicpeer's answer length (1000) */
+
   gchar *dir;
   gchar *config;
   gchar *data_dir;
@@ -27,6 +31,7 @@ gboolean sonic_daemon_start  (SonicDaemon *d);
 void     sonic_daemon_stop   (SonicDaemon *d);
 gint     sonic_daemon_wait_exit (SonicDaemon *d);
 gchar   *sonic_daemon_get    (SonicDaemon *d, const gchar *path, guint *status);
+gdouble  sonic_daemon_metric (SonicDaemon *d, const gchar *series);
 GBytes  *sonic_speech_pcm    (const gchar *text, guint silence_ms);
 void     sonic_write_wav     (const gchar *path, GBytes *pcm);
 gboolean sonic_wait          (gboolean (*done) (gpointer), gpointer data,

@@ -120,14 +120,80 @@ test_errors (void)
   g_unlink (badint);
 }
 
+#define EU_STREAM                                       \
+  "arn:aws:kinesisvideo:eu-west-2:111111111111:stream/" \
+  "instance-alias-contact-ddddddd/1565272947806"
+
+/* [kvs]: by default the stream is read where its ARN says, through the
+ * AWS endpoint chain; the endpoint (a local peer) and the region can be
+ * set in the file or the environment, and bad values stop the start. */
+static void
+test_kvs (void)
+{
+  g_autofree gchar *path = write_config ("[bot]\nregion = us-west-2\n"
+                                         "[kvs]\nregion = ap-south-1\n"
+                                         "endpoint = http://127.0.0.1:1/\n");
+  const gchar *const envp[] = {NULL};
+  const gchar *const env[] = {"CALLPIPE_KVS_ENDPOINT=https://kvs.example:8443",
+      "CALLPIPE_KVS_REGION=", NULL};
+  const gchar *const bad_endpoint[] = {"CALLPIPE_KVS_ENDPOINT=kvs:443", NULL};
+  const gchar *const bad_quote[] = {"CALLPIPE_KVS_ENDPOINT=http://a\"b", NULL};
+  const gchar *const bad_region[] = {"CALLPIPE_KVS_REGION=EU West", NULL};
+  g_autoptr (CpConfig) defaults = cp_config_load (NULL, envp, NULL);
+  g_autoptr (CpConfig) file = cp_config_load (path, envp, NULL);
+  g_autoptr (CpConfig) from_env = cp_config_load (path, env, NULL);
+  g_autoptr (GError) e1 = NULL;
+  g_autoptr (GError) e2 = NULL;
+  g_autoptr (GError) e3 = NULL;
+  g_autofree gchar *arn_region = NULL;
+  g_autofree gchar *bot_region = NULL;
+  g_autofree gchar *bad_arn_region = NULL;
+  g_autofree gchar *set_region = NULL;
+  g_autofree gchar *env_region = NULL;
+
+  g_assert_null (defaults->kvs_endpoint);
+  g_assert_null (defaults->kvs_region);
+  arn_region = cp_config_kvs_region (defaults, EU_STREAM);
+  g_assert_cmpstr (arn_region, ==, "eu-west-2");
+  bot_region = cp_config_kvs_region (defaults, NULL);
+  g_assert_cmpstr (bot_region, ==, "us-east-1");
+  bad_arn_region = cp_config_kvs_region (defaults,
+      "arn:aws:kinesisvideo:eu-west-2:1:stream/no-creation-time");
+  g_assert_cmpstr (bad_arn_region, ==, "us-east-1");
+
+  g_assert_nonnull (file);
+  g_assert_cmpstr (file->kvs_endpoint, ==, "http://127.0.0.1:1/");
+  set_region = cp_config_kvs_region (file, EU_STREAM);
+  g_assert_cmpstr (set_region, ==, "ap-south-1");
+
+  /* env beats the file; an empty variable unsets */
+  g_assert_nonnull (from_env);
+  g_assert_cmpstr (from_env->kvs_endpoint, ==, "https://kvs.example:8443");
+  g_assert_null (from_env->kvs_region);
+  env_region = cp_config_kvs_region (from_env, EU_STREAM);
+  g_assert_cmpstr (env_region, ==, "eu-west-2");
+
+  g_assert_null (cp_config_load (NULL, bad_endpoint, &e1));
+  g_assert_error (e1, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (e1->message, "[kvs] endpoint"));
+  g_assert_null (cp_config_load (NULL, bad_quote, &e2));
+  g_assert_nonnull (strstr (e2->message, "[kvs] endpoint"));
+  g_assert_null (cp_config_load (NULL, bad_region, &e3));
+  g_assert_error (e3, CP_CONFIG_ERROR, CP_CONFIG_ERROR_INVALID);
+  g_assert_nonnull (strstr (e3->message, "[kvs] region"));
+  g_unlink (path);
+}
+
 static void
 test_env_names (void)
 {
   g_autofree gchar *a = cp_config_env_name ("server", "max-body-bytes");
   g_autofree gchar *b = cp_config_env_name ("pipelines", "dir");
+  g_autofree gchar *c = cp_config_env_name ("kvs", "endpoint");
 
   g_assert_cmpstr (a, ==, "CALLPIPE_SERVER_MAX_BODY_BYTES");
   g_assert_cmpstr (b, ==, "CALLPIPE_PIPELINES_DIR");
+  g_assert_cmpstr (c, ==, "CALLPIPE_KVS_ENDPOINT");
 }
 
 int
@@ -137,6 +203,7 @@ main (int argc, char **argv)
   g_test_add_func ("/callpiped/config/defaults", test_defaults_offline);
   g_test_add_func ("/callpiped/config/precedence", test_precedence);
   g_test_add_func ("/callpiped/config/errors", test_errors);
+  g_test_add_func ("/callpiped/config/kvs", test_kvs);
   g_test_add_func ("/callpiped/config/env-names", test_env_names);
   return g_test_run ();
 }

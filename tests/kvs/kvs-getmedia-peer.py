@@ -9,8 +9,11 @@ ms, byte offset, byte length).
 
 The stream is "live": fragment i is produced over its span of stream time
 (the durations before it), stream time running --speed times faster than
-the wall clock from --live-offset-ms at start-up. Bytes go out as they are
-produced, so EARLIEST bursts what exists and then follows the producer.
+the wall clock from --live-offset-ms at start-up, or, with
+--live-from-request, at the first request (a call whose media starts as
+its Lambda runs, however long the consumer took to start). Bytes go out
+as they are produced, so EARLIEST bursts what exists and then follows the
+producer.
 StartSelector: NOW (the fragment being produced), EARLIEST,
 FRAGMENT_NUMBER (after AfterFragmentNumber), PRODUCER_/SERVER_TIMESTAMP
 (the fragment holding StartTimestamp), CONTINUATION_TOKEN (after the
@@ -21,7 +24,10 @@ value applies to one GetMedia response, in order); --end-after N ends the
 response cleanly after N bytes (a session running out); --error
 OP=Exception[:COUNT] answers the first COUNT calls of OP with that
 exception; --hold S keeps a response open S seconds after the last
-fragment, sending nothing (a stream that stopped producing).
+fragment, sending nothing (a stream that stopped producing); with
+--stream-arn ARN, requests naming any other stream (or a StreamName) are
+answered ResourceNotFoundException, as KVS answers for a stream that does
+not exist.
 
 Every request must carry a SigV4 Authorization header (service
 kinesisvideo) signed with --access-key/--secret-key, checked in full;
@@ -121,7 +127,7 @@ class Peer:
     def __init__(self, args):
         self.args = args
         self.fragments = load_fixture(args.fixture, args.index)
-        self.t0 = time.monotonic()
+        self.t0 = None if args.live_from_request else time.monotonic()
         self.lock = threading.Lock()
         self.errors = {}
         for spec in args.error:
@@ -131,6 +137,11 @@ class Peer:
         self.drops = list(args.drop_after)
         self.ends = list(args.end_after)
         self.log = open(args.log, "a") if args.log else None
+
+    def start_clock(self):
+        with self.lock:
+            if self.t0 is None:
+                self.t0 = time.monotonic()
 
     def stream_ms(self):
         return (self.args.live_offset_ms
@@ -243,10 +254,17 @@ class Handler(BaseHTTPRequestHandler):
         if problem:
             self.send_exception("InvalidSignatureException", problem)
             return
+        peer.start_clock()
         if request is None or not (request.get("StreamARN")
                                    or request.get("StreamName")):
             self.send_exception("InvalidArgumentException",
                                 "StreamARN or StreamName required")
+            return
+        if (peer.args.stream_arn
+                and request.get("StreamARN") != peer.args.stream_arn):
+            self.send_exception("ResourceNotFoundException",
+                                "The requested stream is not found or not "
+                                "active.")
             return
         op = self.path.lstrip("/")
         error = peer.take_error(op)
@@ -315,6 +333,8 @@ def main():
     parser.add_argument("--index", required=True)
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--live-offset-ms", type=float, default=0.0)
+    parser.add_argument("--live-from-request", action="store_true")
+    parser.add_argument("--stream-arn")
     parser.add_argument("--drop-after", type=int, action="append", default=[])
     parser.add_argument("--end-after", type=int, action="append", default=[])
     parser.add_argument("--error", action="append", default=[])
