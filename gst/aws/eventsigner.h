@@ -73,6 +73,21 @@ GBytes   *cp_aws_event_signer_sign_event   (CpAwsEventSigner *signer,
                                             gint64 date_ms,
                                             GError **error);
 
+/* Signing in place, so that several frames can be built one after the
+ * other in one buffer (and sent in one write): begin appends room for the
+ * outer prelude and headers to @out and returns the frame's start; the
+ * caller appends the inner message's encoding (nothing for the
+ * end-of-stream frame); end signs it, fills the outer message in and
+ * appends its CRC, giving the bytes cp_aws_event_signer_sign_message()
+ * returns, and advances the chain. On error end cuts @out back to @start
+ * and the chain stays. */
+gsize     cp_aws_event_signer_begin_frame  (GByteArray *out);
+gboolean  cp_aws_event_signer_end_frame    (CpAwsEventSigner *signer,
+                                            GByteArray *out,
+                                            gsize start,
+                                            gint64 date_ms,
+                                            GError **error);
+
 /* Checks a decoded outer message's ":chunk-signature" against the chain;
  * on success the chain advances, on failure it stays. */
 gboolean  cp_aws_event_signer_verify       (CpAwsEventSigner *signer,

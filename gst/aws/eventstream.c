@@ -611,6 +611,65 @@ cp_aws_event_message_append_encoded (const CpAwsEventMessage *msg,
   return TRUE;
 }
 
+gsize
+cp_aws_event_stream_begin_message (GByteArray *out)
+{
+  gsize start;
+
+  g_return_val_if_fail (out != NULL, 0);
+
+  start = out->len;
+  g_byte_array_set_size (out, start + CP_AWS_EVENT_STREAM_PRELUDE_LEN);
+  return start;
+}
+
+static void
+write_u32 (guint8 *p, guint32 v)
+{
+  p[0] = v >> 24;
+  p[1] = (v >> 16) & 0xff;
+  p[2] = (v >> 8) & 0xff;
+  p[3] = v & 0xff;
+}
+
+gboolean
+cp_aws_event_stream_end_message (GByteArray *out, gsize start,
+    gsize headers_len, GError **error)
+{
+  gsize body_len, payload_len;
+  guint8 *p;
+
+  g_return_val_if_fail (out != NULL, FALSE);
+  g_return_val_if_fail (start + CP_AWS_EVENT_STREAM_PRELUDE_LEN + headers_len
+          <= out->len,
+      FALSE);
+
+  body_len = out->len - start - CP_AWS_EVENT_STREAM_PRELUDE_LEN;
+  payload_len = body_len - headers_len;
+  if (headers_len > CP_AWS_EVENT_STREAM_MAX_HEADERS_LEN) {
+    g_set_error (error, CP_AWS_EVENT_STREAM_ERROR,
+        CP_AWS_EVENT_STREAM_ERROR_HEADERS_LENGTH,
+        "Headers take %" G_GSIZE_FORMAT " bytes; the limit is %u", headers_len,
+        (guint) CP_AWS_EVENT_STREAM_MAX_HEADERS_LEN);
+    g_byte_array_set_size (out, start);
+    return FALSE;
+  }
+  if (payload_len > CP_AWS_EVENT_STREAM_MAX_PAYLOAD_LEN) {
+    g_set_error (error, CP_AWS_EVENT_STREAM_ERROR,
+        CP_AWS_EVENT_STREAM_ERROR_PAYLOAD_LENGTH,
+        "Payload is %" G_GSIZE_FORMAT " bytes; the limit is %u", payload_len,
+        (guint) CP_AWS_EVENT_STREAM_MAX_PAYLOAD_LEN);
+    g_byte_array_set_size (out, start);
+    return FALSE;
+  }
+  p = out->data + start;
+  write_u32 (p, (guint32) (body_len + CP_AWS_EVENT_STREAM_OVERHEAD));
+  write_u32 (p + 4, (guint32) headers_len);
+  write_u32 (p + 8, crc32_update (0, p, 8));
+  append_u32 (out, crc32_update (0, out->data + start, out->len - start));
+  return TRUE;
+}
+
 GBytes *
 cp_aws_event_message_encode (const CpAwsEventMessage *msg, GError **error)
 {

@@ -149,6 +149,20 @@ gboolean  cp_aws_event_message_encode_headers (const CpAwsEventMessage *msg,
                                                GByteArray *out,
                                                GError **error);
 
+/* Encoding in place, for hot paths that write the headers and payload
+ * where they go: cp_aws_event_stream_begin_message() appends room for the
+ * prelude to @out and returns the message's start; the caller appends the
+ * encoded headers (@headers_len bytes) and the payload; then
+ * cp_aws_event_stream_end_message() writes the prelude and appends the
+ * message CRC. The result is what cp_aws_event_message_append_encoded()
+ * writes for the same message. When the headers or the payload are over
+ * the limits, end fails and cuts @out back to @start. */
+gsize     cp_aws_event_stream_begin_message   (GByteArray *out);
+gboolean  cp_aws_event_stream_end_message     (GByteArray *out,
+                                               gsize start,
+                                               gsize headers_len,
+                                               GError **error);
+
 /* Exactly one whole message: shorter input is TRUNCATED, longer input
  * is TRAILING_DATA. */
 CpAwsEventMessage *cp_aws_event_message_decode (const guint8 *data,

@@ -26,6 +26,8 @@
 #define STREAM_WINDOW_SIZE (1024 * 1024)
 #define CONNECTION_WINDOW_SIZE (8 * 1024 * 1024)
 #define READ_CHUNK 16384
+/* nghttp2's frames are gathered up to this much for one send. */
+#define SEND_CHUNK (64 * 1024)
 
 struct _CpHttp2Stream
 {
@@ -46,6 +48,7 @@ struct _CpHttp2Stream
   gboolean end_requested;
   gboolean cancel_requested;
   gboolean deferred;
+  gboolean dirty; /* in conn->dirty */
   gboolean closed;
   GError *error;
 
@@ -76,8 +79,16 @@ struct _CpHttp2Connection
   GCond cond;
   /* Under lock. */
   GPtrArray *pending_open;
+  /* Streams with news for the I/O thread (data for a deferred stream, end,
+   * cancel), each with a reference: a wakeup handles these, not every
+   * stream of the connection. */
+  GPtrArray *dirty;
+  guint writers_waiting; /* in cp_http2_stream_wait_writable */
   gboolean close_requested;
   gboolean stopping;
+  /* Set by the wakeup that wrote the eventfd, cleared once the I/O thread
+   * has drained it: wakeups in between need no write of their own. */
+  gint wake_pending;
 
   /* I/O thread only. */
   GThread *thread;
@@ -89,6 +100,8 @@ struct _CpHttp2Connection
   nghttp2_session *session;
   GHashTable *active; /* CpHttp2Stream -> owned ref */
   GPtrArray *released; /* finished streams, refs dropped later */
+  GPtrArray *dirty_taken; /* this round's dirty streams */
+  gint64 next_deadline_us; /* the earliest stream deadline, or G_MAXINT64 */
   GByteArray *outbuf;
   gsize out_offset;
   gint64 last_io_us;
@@ -182,6 +195,19 @@ finish_stream (CpHttp2Stream *stream, const GError *error)
     g_ptr_array_add (conn->released, stream);
 }
 
+/* Hands @stream to the I/O thread's next round. Returns whether the I/O
+ * thread needs waking (it does not when the stream is queued already).
+ * conn->lock held. */
+static gboolean
+mark_dirty (CpHttp2Stream *stream)
+{
+  if (stream->dirty)
+    return FALSE;
+  stream->dirty = TRUE;
+  g_ptr_array_add (stream->conn->dirty, cp_http2_stream_ref (stream));
+  return TRUE;
+}
+
 static void
 release_finished (CpHttp2Connection *conn)
 {
@@ -194,7 +220,7 @@ cp_http2_stream_write_bytes (CpHttp2Stream *stream, GBytes *bytes,
     GError **error)
 {
   CpHttp2Connection *conn;
-  gboolean ok = FALSE;
+  gboolean ok = FALSE, need_wake = FALSE;
 
   g_return_val_if_fail (stream != NULL && bytes != NULL, FALSE);
   conn = stream->conn;
@@ -214,12 +240,17 @@ cp_http2_stream_write_bytes (CpHttp2Stream *stream, GBytes *bytes,
     if (g_bytes_get_size (bytes) > 0) {
       g_queue_push_tail (&stream->queue, g_bytes_ref (bytes));
       stream->queued += g_bytes_get_size (bytes);
+      /* nghttp2 asks for data by itself until the queue runs dry and
+       * the stream is deferred: only then does the I/O thread need to
+       * hear of it. */
+      if (stream->deferred)
+        need_wake = mark_dirty (stream);
     }
     ok = TRUE;
   }
   g_mutex_unlock (&conn->lock);
 
-  if (ok)
+  if (need_wake)
     wake (conn);
   return ok;
 }
@@ -251,7 +282,7 @@ cp_http2_stream_wait_writable (CpHttp2Stream *stream, gint64 timeout_us,
   gint64 end_time =
       timeout_us < 0 ? G_MAXINT64 : g_get_monotonic_time () + timeout_us;
   gulong handler = 0;
-  gboolean ok = FALSE;
+  gboolean ok = FALSE, timed_out;
 
   g_return_val_if_fail (stream != NULL, FALSE);
   conn = stream->conn;
@@ -277,10 +308,16 @@ cp_http2_stream_wait_writable (CpHttp2Stream *stream, gint64 timeout_us,
     }
     if (g_cancellable_set_error_if_cancelled (cancellable, error))
       break;
+    /* The I/O thread signals drained data only to waiting writers. */
+    conn->writers_waiting++;
     if (end_time == G_MAXINT64) {
       g_cond_wait (&conn->cond, &conn->lock);
-    } else if (!g_cond_wait_until (&conn->cond, &conn->lock, end_time)
-        && stream->queued >= stream->max_queued) {
+      timed_out = FALSE;
+    } else {
+      timed_out = !g_cond_wait_until (&conn->cond, &conn->lock, end_time);
+    }
+    conn->writers_waiting--;
+    if (timed_out && stream->queued >= stream->max_queued) {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
           "Send queue still full after %" G_GINT64_FORMAT " us", timeout_us);
       break;
@@ -318,21 +355,29 @@ cp_http2_stream_get_queued (CpHttp2Stream *stream)
 void
 cp_http2_stream_end (CpHttp2Stream *stream)
 {
+  gboolean need_wake;
+
   g_return_if_fail (stream != NULL);
   g_mutex_lock (&stream->conn->lock);
   stream->end_requested = TRUE;
+  need_wake = mark_dirty (stream);
   g_mutex_unlock (&stream->conn->lock);
-  wake (stream->conn);
+  if (need_wake)
+    wake (stream->conn);
 }
 
 void
 cp_http2_stream_cancel (CpHttp2Stream *stream)
 {
+  gboolean need_wake;
+
   g_return_if_fail (stream != NULL);
   g_mutex_lock (&stream->conn->lock);
   stream->cancel_requested = TRUE;
+  need_wake = mark_dirty (stream);
   g_mutex_unlock (&stream->conn->lock);
-  wake (stream->conn);
+  if (need_wake)
+    wake (stream->conn);
 }
 
 /* ---- nghttp2 callbacks (I/O thread) ---- */
@@ -366,7 +411,7 @@ data_source_read (nghttp2_session *session, int32_t stream_id, uint8_t *buf,
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   else if (copied == 0)
     stream->deferred = TRUE;
-  if (copied > 0)
+  if (copied > 0 && conn->writers_waiting > 0)
     g_cond_broadcast (&conn->cond);
   g_mutex_unlock (&conn->lock);
 
@@ -535,11 +580,16 @@ create_session (CpHttp2Connection *conn)
 
 /* ---- socket I/O ---- */
 
+/* Called after the command is recorded under the lock: the I/O thread
+ * reads commands only after clearing wake_pending, so a wakeup that
+ * finds it set is covered by the one that set it. */
 static void
 wake (CpHttp2Connection *conn)
 {
   guint64 one = 1;
 
+  if (!g_atomic_int_compare_and_exchange (&conn->wake_pending, FALSE, TRUE))
+    return;
   if (write (conn->wake_fd, &one, sizeof (one)) < 0 && errno != EAGAIN)
     g_warning ("HTTP/2 wakeup failed: %s", g_strerror (errno));
 }
@@ -551,6 +601,7 @@ drain_wake (CpHttp2Connection *conn)
 
   if (read (conn->wake_fd, &value, sizeof (value)) < 0 && errno != EAGAIN)
     g_warning ("HTTP/2 wakeup drain failed: %s", g_strerror (errno));
+  g_atomic_int_set (&conn->wake_pending, FALSE);
 }
 
 static gboolean
@@ -853,26 +904,32 @@ sock_write (CpHttp2Connection *conn, const guint8 *buf, gsize len,
   }
 }
 
-/* Moves frames from nghttp2 to the socket until either is blocked. */
+/* Moves frames from nghttp2 to the socket until either is blocked; the
+ * frames nghttp2 has ready (a WINDOW_UPDATE and DATA, say) go out in one
+ * send. */
 static gboolean
 flush_session (CpHttp2Connection *conn, GError **error)
 {
   for (;;) {
     if (conn->out_offset == conn->outbuf->len) {
-      const uint8_t *data;
-      ssize_t n = nghttp2_session_mem_send (conn->session, &data);
-
       g_byte_array_set_size (conn->outbuf, 0);
       conn->out_offset = 0;
-      if (n < 0) {
-        g_propagate_error (error,
-            conn_error_new (conn, CP_HTTP_ERROR_PROTOCOL,
-                nghttp2_strerror ((int) n)));
-        return FALSE;
+      while (conn->outbuf->len < SEND_CHUNK) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send (conn->session, &data);
+
+        if (n < 0) {
+          g_propagate_error (error,
+              conn_error_new (conn, CP_HTTP_ERROR_PROTOCOL,
+                  nghttp2_strerror ((int) n)));
+          return FALSE;
+        }
+        if (n == 0)
+          break;
+        g_byte_array_append (conn->outbuf, data, n);
       }
-      if (n == 0)
+      if (conn->outbuf->len == 0)
         return TRUE;
-      g_byte_array_append (conn->outbuf, data, n);
     }
     while (conn->out_offset < conn->outbuf->len) {
       gssize n = sock_write (conn, conn->outbuf->data + conn->out_offset,
@@ -915,6 +972,12 @@ read_session (CpHttp2Connection *conn, GError **error)
               nghttp2_strerror ((int) rc)));
       return FALSE;
     }
+    /* A short read emptied the socket (poll is level-triggered, so what
+     * comes next wakes it again): no need for a read that says EAGAIN.
+     * TLS may hold decrypted bytes the socket no longer shows. */
+    if ((gsize) n < sizeof (buf)
+        && (!conn->ssl || !SSL_has_pending (conn->ssl)))
+      return TRUE;
   }
 }
 
@@ -987,22 +1050,44 @@ submit_stream (CpHttp2Connection *conn, CpHttp2Stream *stream)
   stream->in_session = TRUE;
   /* A new stream is activity: an idle connection must not time it out. */
   conn->last_io_us = g_get_monotonic_time ();
-  if (conn->options.timeout_ms > 0)
+  if (conn->options.timeout_ms > 0) {
     stream->deadline_us =
         g_get_monotonic_time () + (gint64) conn->options.timeout_ms * 1000;
+    conn->next_deadline_us = MIN (conn->next_deadline_us, stream->deadline_us);
+  }
 }
 
+/* The streams opened since the last call, or NULL. */
 static GPtrArray *
 take_pending_opens (CpHttp2Connection *conn)
 {
-  GPtrArray *opens;
+  GPtrArray *opens = NULL;
 
   g_mutex_lock (&conn->lock);
-  opens = conn->pending_open;
-  conn->pending_open =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) cp_http2_stream_unref);
+  if (conn->pending_open->len > 0) {
+    opens = conn->pending_open;
+    conn->pending_open =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) cp_http2_stream_unref);
+  }
   g_mutex_unlock (&conn->lock);
   return opens;
+}
+
+/* Swaps the dirty streams into dirty_taken; each is no longer dirty, so
+ * that news from now on queues it again. */
+static void
+take_dirty (CpHttp2Connection *conn)
+{
+  GPtrArray *taken;
+  guint i;
+
+  g_mutex_lock (&conn->lock);
+  taken = conn->dirty;
+  conn->dirty = conn->dirty_taken;
+  conn->dirty_taken = taken;
+  for (i = 0; i < taken->len; i++)
+    ((CpHttp2Stream *) g_ptr_array_index (taken, i))->dirty = FALSE;
+  g_mutex_unlock (&conn->lock);
 }
 
 static void
@@ -1021,54 +1106,90 @@ fail_stream (CpHttp2Connection *conn, CpHttp2Stream *stream, GQuark domain,
   finish_stream (stream, error);
 }
 
-/* Applies what other threads asked for since the last wakeup. */
+/* Fails the streams whose deadline has passed, and finds the next
+ * deadline. */
+static void
+expire_streams (CpHttp2Connection *conn, gint64 now)
+{
+  g_autoptr (GPtrArray) expired = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+  guint i;
+
+  conn->next_deadline_us = G_MAXINT64;
+  g_hash_table_iter_init (&iter, conn->active);
+  while (g_hash_table_iter_next (&iter, &key, NULL)) {
+    CpHttp2Stream *stream = key;
+
+    if (stream->finished || stream->deadline_us <= 0)
+      continue;
+    if (now >= stream->deadline_us)
+      g_ptr_array_add (expired, stream);
+    else
+      conn->next_deadline_us =
+          MIN (conn->next_deadline_us, stream->deadline_us);
+  }
+  for (i = 0; i < expired->len; i++) {
+    g_autofree gchar *what = g_strdup_printf ("stream timed out after %u ms",
+        conn->options.timeout_ms);
+
+    fail_stream (conn, g_ptr_array_index (expired, i), CP_HTTP_ERROR,
+        CP_HTTP_ERROR_TIMEOUT, what);
+  }
+}
+
+/* Applies a stream's news: a cancel, or data (or the end) for a stream
+ * nghttp2 had deferred. */
+static void
+apply_news (CpHttp2Connection *conn, CpHttp2Stream *stream)
+{
+  gboolean cancel, resume = FALSE;
+
+  /* Done with, or not submitted yet (its open comes next round). */
+  if (stream->finished || stream->id <= 0)
+    return;
+
+  g_mutex_lock (&conn->lock);
+  cancel = stream->cancel_requested;
+  if (stream->deferred && (stream->queued > 0 || stream->end_requested)) {
+    stream->deferred = FALSE;
+    resume = TRUE;
+  }
+  g_mutex_unlock (&conn->lock);
+
+  if (cancel)
+    fail_stream (conn, stream, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+        "Stream cancelled");
+  else if (resume)
+    nghttp2_session_resume_data (conn->session, stream->id);
+}
+
+/* Applies what other threads asked for since the last wakeup: the work
+ * is that of the streams opened or with news, not of every stream. */
 static void
 process_commands (CpHttp2Connection *conn)
 {
   g_autoptr (GPtrArray) opens = take_pending_opens (conn);
-  g_autoptr (GPtrArray) streams = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
-  gint64 now = g_get_monotonic_time ();
+  gint64 now;
   guint i;
 
-  for (i = 0; i < opens->len; i++) {
+  for (i = 0; opens && i < opens->len; i++) {
     CpHttp2Stream *stream = g_ptr_array_index (opens, i);
 
     submit_stream (conn, cp_http2_stream_ref (stream));
+    /* Cancelled before it was submitted, maybe. */
+    apply_news (conn, stream);
   }
 
-  g_hash_table_iter_init (&iter, conn->active);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (streams, key);
+  take_dirty (conn);
+  for (i = 0; i < conn->dirty_taken->len; i++)
+    apply_news (conn, g_ptr_array_index (conn->dirty_taken, i));
+  /* May drop the last references (see release_finished). */
+  g_ptr_array_set_size (conn->dirty_taken, 0);
 
-  for (i = 0; i < streams->len; i++) {
-    CpHttp2Stream *stream = g_ptr_array_index (streams, i);
-    gboolean cancel, resume = FALSE;
-
-    if (stream->finished)
-      continue;
-
-    g_mutex_lock (&conn->lock);
-    cancel = stream->cancel_requested;
-    if (stream->deferred && (stream->queued > 0 || stream->end_requested)) {
-      stream->deferred = FALSE;
-      resume = TRUE;
-    }
-    g_mutex_unlock (&conn->lock);
-
-    if (cancel) {
-      fail_stream (conn, stream, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-          "Stream cancelled");
-    } else if (stream->deadline_us > 0 && now >= stream->deadline_us) {
-      g_autofree gchar *what = g_strdup_printf ("stream timed out after %u ms",
-          conn->options.timeout_ms);
-
-      fail_stream (conn, stream, CP_HTTP_ERROR, CP_HTTP_ERROR_TIMEOUT, what);
-    } else if (resume) {
-      nghttp2_session_resume_data (conn->session, stream->id);
-    }
-  }
+  now = g_get_monotonic_time ();
+  if (now >= conn->next_deadline_us)
+    expire_streams (conn, now);
 }
 
 static void
@@ -1081,33 +1202,27 @@ fail_all_streams (CpHttp2Connection *conn, const GError *error)
 
   for (l = active; l; l = l->next)
     finish_stream (l->data, error);
-  for (i = 0; i < opens->len; i++) {
+  for (i = 0; opens && i < opens->len; i++) {
     CpHttp2Stream *stream = g_ptr_array_index (opens, i);
 
     g_hash_table_add (conn->active, cp_http2_stream_ref (stream));
     finish_stream (stream, error);
   }
+  take_dirty (conn);
+  g_ptr_array_set_size (conn->dirty_taken, 0);
 }
 
 static gint
 poll_timeout_ms (CpHttp2Connection *conn)
 {
   gint64 now = g_get_monotonic_time ();
-  gint64 deadline = G_MAXINT64;
-  GHashTableIter iter;
-  gpointer key;
+  gint64 deadline = conn->next_deadline_us;
 
   if (g_hash_table_size (conn->active) == 0)
     return -1;
   if (conn->options.idle_timeout_ms > 0)
-    deadline = conn->last_io_us + (gint64) conn->options.idle_timeout_ms * 1000;
-  g_hash_table_iter_init (&iter, conn->active);
-  while (g_hash_table_iter_next (&iter, &key, NULL)) {
-    CpHttp2Stream *stream = key;
-
-    if (stream->deadline_us > 0)
-      deadline = MIN (deadline, stream->deadline_us);
-  }
+    deadline = MIN (deadline,
+        conn->last_io_us + (gint64) conn->options.idle_timeout_ms * 1000);
   if (deadline == G_MAXINT64)
     return -1;
   return (gint) CLAMP ((deadline - now + 999) / 1000, 0, G_MAXINT);
@@ -1234,6 +1349,8 @@ free_connection (CpHttp2Connection *conn)
   g_hash_table_unref (conn->active);
   g_ptr_array_unref (conn->released);
   g_ptr_array_unref (conn->pending_open);
+  g_ptr_array_unref (conn->dirty);
+  g_ptr_array_unref (conn->dirty_taken);
   g_byte_array_unref (conn->outbuf);
   g_clear_error (&conn->dead_error);
   g_mutex_clear (&conn->lock);
@@ -1405,6 +1522,11 @@ cp_http2_connection_new (const gchar *url, const CpHttpOptions *options,
       (GDestroyNotify) cp_http2_stream_unref, NULL);
   conn->released =
       g_ptr_array_new_with_free_func ((GDestroyNotify) cp_http2_stream_unref);
+  conn->dirty =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) cp_http2_stream_unref);
+  conn->dirty_taken =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) cp_http2_stream_unref);
+  conn->next_deadline_us = G_MAXINT64;
   conn->outbuf = g_byte_array_new ();
   conn->fd = -1;
   conn->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);

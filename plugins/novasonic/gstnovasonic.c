@@ -585,6 +585,7 @@ on_audio (gpointer user_data, GBytes *pcm)
   gsize len = g_bytes_get_size (pcm);
   GstBuffer *buf;
   GstClockTime duration;
+  gboolean was_empty;
 
   if (len == 0)
     return;
@@ -606,9 +607,15 @@ on_audio (gpointer user_data, GBytes *pcm)
   GST_BUFFER_DURATION (buf) = duration;
   self->next_pts += duration;
   self->out_end = self->next_pts;
+  /* The src task waits on the condition only while the queue is empty:
+   * the other reply frames need no wakeup (each would be a syscall). It
+   * is signalled after unlocking, so that it does not wake to wait for
+   * the lock. */
+  was_empty = g_queue_is_empty (&self->queue);
   g_queue_push_tail (&self->queue, buf);
-  NS_SIGNAL (self);
   NS_UNLOCK (self);
+  if (was_empty)
+    NS_SIGNAL (self);
 }
 
 static void

@@ -6,6 +6,13 @@
  * update the shared state under `lock` and call the listener after
  * unlocking. Lock order: only `lock`; never held while calling a
  * session send function or the listener.
+ *
+ * The sender sleeps until its next deadline (the next silence frame once
+ * the caller is idle, the renewal, the end of the conversation) or until
+ * it is woken: by push_audio once a whole frame is buffered, by a tool
+ * result, the end of the input, a failure, or a turn boundary while a
+ * renewal waits for one. Whole frames that are ready go out in one write
+ * (each still its own signed event).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -22,7 +29,14 @@
 
 /* ~32 ms frames, as the service documents. */
 #define FRAME_MS 32
-/* Silence starts once the caller's audio has stopped for this long. */
+#define FRAME_US (FRAME_MS * G_TIME_SPAN_MILLISECOND)
+/* Silence starts once the caller's audio has stopped for this long: past
+ * the time when the audio received so far, played in real time, runs out.
+ * A live source delivers audio once it has been spoken, in buffers of 100
+ * ms or more, or in bursts: kvsdemux releases a Connect fragment (~1 s of
+ * 64 ms blocks) at once when its ContactId tag trails the audio. Counting
+ * from the last buffer's arrival would fill the wait for the next burst
+ * with silence and put the model's timeline seconds behind the caller. */
 #define SILENCE_AFTER_US (100 * G_TIME_SPAN_MILLISECOND)
 /* After the input ends, the conversation is over once the model has been
  * quiet this long with nothing in progress (longer than the 2 s pause of
@@ -58,7 +72,9 @@ typedef struct
   GQueue tool_results; /* of ToolResult */
   gboolean input_ended;
   gboolean stopping;
-  gint64 last_input_us;
+  gboolean sender_idle; /* waiting for work: push_audio must wake it */
+  gint64 input_until_us; /* when the audio received so far, played in
+                          * real time from its arrival, runs out */
   gint64 last_output_us;
   SonicSession *current;
   SonicSession *next;
@@ -77,11 +93,18 @@ typedef struct
   GThread *thread;
 
   /* sender thread only */
-  GByteArray *ring; /* the last SONIC_REPLAY_SECONDS sent */
+  GByteArray *sending; /* the frames being sent */
+  /* The last SONIC_REPLAY_SECONDS sent: ring_frames frames from
+   * ring_head (the oldest), ring_count of them filled. */
+  guint8 *ring;
+  guint ring_frames;
+  guint ring_head;
+  guint ring_count;
   gint64 session_start_us;
   gint64 next_open_us;
   gint64 next_retry_us;
   gint64 next_frame_us;
+  gboolean silent; /* the last frame sent was silence */
   gboolean announced;
   CpAwsRetryToken retry_token;
 } SonicBedrock;
@@ -110,6 +133,33 @@ sonic_bedrock_settings_clear (SonicBedrockSettings *settings)
   g_clear_pointer (&settings->access_key, g_free);
   g_clear_pointer (&settings->secret_key, g_free);
   g_clear_pointer (&settings->session_token, g_free);
+}
+
+static gboolean
+at_turn_boundary (SonicBedrock *self)
+{
+  return !self->reply_audio_open && !self->awaiting_reply
+      && self->tools_pending == 0;
+}
+
+/* Whether the sender waits for work: it is then no longer taken for
+ * idle, and the caller signals the condition, best after unlocking (the
+ * sender would otherwise wake only to wait for the lock). Lock held. */
+static gboolean
+claim_sender (SonicBedrock *self)
+{
+  gboolean idle = self->sender_idle;
+
+  self->sender_idle = FALSE;
+  return idle;
+}
+
+/* Wakes the sender if it waits for work. Lock held. */
+static void
+wake_sender (SonicBedrock *self)
+{
+  if (claim_sender (self))
+    g_cond_signal (&self->cond);
 }
 
 /* ---- output events (I/O threads) ---- */
@@ -189,8 +239,10 @@ on_event (SonicSession *session, const SonicOutputEvent *ev, gpointer user_data)
 
   g_mutex_lock (&self->lock);
   if (session != self->current || self->stopping) {
-    if (session == self->next && ev->kind == SONIC_OUT_EXCEPTION)
+    if (session == self->next && ev->kind == SONIC_OUT_EXCEPTION) {
       self->next_failed = TRUE;
+      g_cond_broadcast (&self->cond);
+    }
     g_mutex_unlock (&self->lock);
     return;
   }
@@ -248,6 +300,9 @@ on_event (SonicSession *session, const SonicOutputEvent *ev, gpointer user_data)
     default:
       break;
   }
+  /* A renewal waits for a turn boundary. */
+  if (self->next && at_turn_boundary (self))
+    wake_sender (self);
   g_mutex_unlock (&self->lock);
 
   if (act.barge_in)
@@ -352,20 +407,20 @@ static gboolean
 continue_on (SonicBedrock *self, SonicSession *session, GError **error)
 {
   g_autoptr (GPtrArray) history = NULL;
-  gsize off;
+  guint first = MIN (self->ring_count, self->ring_frames - self->ring_head);
 
   g_mutex_lock (&self->lock);
   history = sonic_history_export (self->history);
   g_mutex_unlock (&self->lock);
-  if (!sonic_session_send_history (session, history, error)
-      || !sonic_session_start_audio (session, self->input_rate, error))
-    return FALSE;
-  for (off = 0; off < self->ring->len; off += self->frame_bytes) {
-    if (!sonic_session_send_audio (session, self->ring->data + off,
-            MIN (self->frame_bytes, self->ring->len - off), error))
-      return FALSE;
-  }
-  return TRUE;
+  /* The ring's oldest frames run to its end, the newest wrap round. */
+  return sonic_session_send_history (session, history, error)
+      && sonic_session_start_audio (session, self->input_rate, error)
+      && sonic_session_send_audio_frames (session,
+          self->ring + (gsize) self->ring_head * self->frame_bytes,
+          (gsize) first * self->frame_bytes, self->frame_bytes, error)
+      && sonic_session_send_audio_frames (session, self->ring,
+          (gsize) (self->ring_count - first) * self->frame_bytes,
+          self->frame_bytes, error);
 }
 
 static void
@@ -449,13 +504,6 @@ reconnect (SonicBedrock *self)
   return TRUE;
 }
 
-static gboolean
-at_turn_boundary (SonicBedrock *self)
-{
-  return !self->reply_audio_open && !self->awaiting_reply
-      && self->tools_pending == 0;
-}
-
 /* Opens the next session ahead of the limit, and promotes it at a turn
  * boundary. Lock held. */
 static void
@@ -522,10 +570,28 @@ renew (SonicBedrock *self)
   g_mutex_lock (&self->lock);
 }
 
-static gsize
-ring_capacity (SonicBedrock *self)
+/* Keeps @len bytes of whole frames just sent as the newest of the ring,
+ * over its oldest once it is full. */
+static void
+ring_push (SonicBedrock *self, const guint8 *frames, gsize len)
 {
-  return (gsize) SONIC_REPLAY_SECONDS * self->input_rate * 2;
+  gsize fb = self->frame_bytes, off;
+
+  for (off = 0; off + fb <= len; off += fb) {
+    guint slot = (self->ring_head + self->ring_count) % self->ring_frames;
+
+    memcpy (self->ring + (gsize) slot * fb, frames + off, fb);
+    if (self->ring_count < self->ring_frames)
+      self->ring_count++;
+    else
+      self->ring_head = (self->ring_head + 1) % self->ring_frames;
+  }
+}
+
+static gboolean
+caller_idle (SonicBedrock *self, gint64 now)
+{
+  return self->input_ended || now >= self->input_until_us + SILENCE_AFTER_US;
 }
 
 /* Sends the audio due now: whole frames of caller audio, else silence at
@@ -534,45 +600,42 @@ static gboolean
 send_audio (SonicBedrock *self)
 {
   gint64 now = g_get_monotonic_time ();
-  gint64 frame_us = FRAME_MS * G_TIME_SPAN_MILLISECOND;
   SonicSession *session = self->current;
-  g_autoptr (GByteArray) out = g_byte_array_new ();
+  GByteArray *out = self->sending;
   g_autoptr (GError) error = NULL;
   gsize off;
 
+  g_byte_array_set_size (out, 0);
   if (self->input->len >= self->frame_bytes) {
     gsize n = self->input->len - self->input->len % self->frame_bytes;
 
     g_byte_array_append (out, self->input->data, n);
     g_byte_array_remove_range (self->input, 0, n);
-    self->next_frame_us = now + frame_us;
-  } else if (now >= self->next_frame_us
-      && (self->input_ended || now - self->last_input_us >= SILENCE_AFTER_US)) {
+    self->next_frame_us = now + FRAME_US;
+    self->silent = FALSE;
+  } else if (now >= self->next_frame_us && caller_idle (self, now)) {
+    /* Silence keeps time from when the caller went quiet. */
+    if (!self->silent)
+      self->next_frame_us = now;
+    self->silent = TRUE;
     /* A partial frame left by the caller is completed with silence. */
     g_byte_array_append (out, self->input->data, self->input->len);
     g_byte_array_set_size (self->input, 0);
     off = out->len;
     g_byte_array_set_size (out, self->frame_bytes);
     memset (out->data + off, 0, self->frame_bytes - off);
-    self->next_frame_us += frame_us;
+    self->next_frame_us += FRAME_US;
     if (self->next_frame_us < now - G_USEC_PER_SEC)
-      self->next_frame_us = now + frame_us;
+      self->next_frame_us = now + FRAME_US;
   }
   if (out->len == 0)
     return TRUE;
 
   sonic_session_ref (session);
   g_mutex_unlock (&self->lock);
-  for (off = 0; off < out->len && error == NULL; off += self->frame_bytes)
-    sonic_session_send_audio (session, out->data + off, self->frame_bytes,
-        &error);
-  g_byte_array_append (self->ring, out->data, out->len);
-  if (self->ring->len > ring_capacity (self)) {
-    gsize excess = self->ring->len - ring_capacity (self);
-
-    excess -= excess % self->frame_bytes;
-    g_byte_array_remove_range (self->ring, 0, excess);
-  }
+  sonic_session_send_audio_frames (session, out->data, out->len,
+      self->frame_bytes, &error);
+  ring_push (self, out->data, out->len);
   sonic_session_unref (session);
   g_mutex_lock (&self->lock);
   /* A write error means the stream is gone: its closed callback reports
@@ -636,14 +699,53 @@ end_conversation (SonicBedrock *self)
   g_mutex_lock (&self->lock);
 }
 
+/* When the renewal has something to do. Lock held. */
+static gint64
+renewal_deadline (SonicBedrock *self, gint64 now)
+{
+  if (self->next)
+    return self->next_failed || at_turn_boundary (self)
+        ? now
+        : self->next_open_us + SWITCH_WAIT_US;
+  if (self->settings.renewal_s == 0)
+    return G_MAXINT64;
+  return MAX (self->next_retry_us,
+      self->session_start_us
+          + (gint64) self->settings.renewal_s * G_USEC_PER_SEC);
+}
+
+/* When the sender has something to do next unless it is woken: now when
+ * work is waiting; else the next silence frame (due once the caller is
+ * idle), the renewal, the end of the conversation. Lock held. */
+static gint64
+next_deadline (SonicBedrock *self, gint64 now)
+{
+  gint64 deadline = self->next_frame_us;
+
+  if (self->stopping || self->current_failed
+      || self->input->len >= self->frame_bytes
+      || !g_queue_is_empty (&self->tool_results))
+    return now;
+  if (!self->input_ended)
+    deadline = MAX (deadline, self->input_until_us + SILENCE_AFTER_US);
+  deadline = MIN (deadline, renewal_deadline (self, now));
+  /* The end of the conversation, unless that time has passed already:
+   * what still keeps it going changes only with new output, which
+   * moves the time on. */
+  if (self->input_ended && self->last_output_us + QUIET_US > now)
+    deadline = MIN (deadline, self->last_output_us + QUIET_US);
+  return deadline;
+}
+
 static gpointer
 sender_thread (gpointer data)
 {
   SonicBedrock *self = data;
-  gint64 tick = FRAME_MS * G_TIME_SPAN_MILLISECOND / 2;
 
   g_mutex_lock (&self->lock);
   while (!self->stopping) {
+    gint64 now, deadline;
+
     if (self->current == NULL || self->current_failed) {
       if (!reconnect (self))
         break;
@@ -658,10 +760,13 @@ sender_thread (gpointer data)
       end_conversation (self);
       break;
     }
-    if (self->input->len < self->frame_bytes
-        && g_queue_is_empty (&self->tool_results))
-      g_cond_wait_until (&self->cond, &self->lock,
-          g_get_monotonic_time () + tick);
+    now = g_get_monotonic_time ();
+    deadline = next_deadline (self, now);
+    if (deadline > now) {
+      self->sender_idle = TRUE;
+      g_cond_wait_until (&self->cond, &self->lock, deadline);
+      self->sender_idle = FALSE;
+    }
   }
   g_mutex_unlock (&self->lock);
   return NULL;
@@ -676,8 +781,14 @@ bedrock_start (SonicBackend *backend, gint input_rate, GError **error)
 
   self->input_rate = input_rate;
   self->frame_bytes = (gsize) input_rate * FRAME_MS / 1000 * 2;
+  self->ring_frames = (guint) ((SONIC_REPLAY_SECONDS * (gsize) input_rate * 2
+                                   + self->frame_bytes - 1)
+      / self->frame_bytes);
+  g_free (self->ring);
+  self->ring = g_malloc ((gsize) self->ring_frames * self->frame_bytes);
+  self->ring_head = self->ring_count = 0;
   self->next_frame_us = g_get_monotonic_time ();
-  self->last_input_us = self->next_frame_us;
+  self->input_until_us = self->next_frame_us;
   cp_aws_retry_token_init (&self->retry_token);
   self->thread =
       g_thread_try_new ("novasonic-send", sender_thread, self, error);
@@ -688,13 +799,16 @@ static void
 bedrock_push_audio (SonicBackend *backend, const guint8 *pcm, gsize len)
 {
   SonicBedrock *self = (SonicBedrock *) backend;
+  gboolean wake;
 
   g_mutex_lock (&self->lock);
   g_byte_array_append (self->input, pcm, len);
-  self->last_input_us = g_get_monotonic_time ();
-  if (self->input->len >= self->frame_bytes)
-    g_cond_broadcast (&self->cond);
+  self->input_until_us = MAX (self->input_until_us, g_get_monotonic_time ())
+      + (gint64) (len / 2) * G_USEC_PER_SEC / self->input_rate;
+  wake = self->input->len >= self->frame_bytes && claim_sender (self);
   g_mutex_unlock (&self->lock);
+  if (wake)
+    g_cond_signal (&self->cond);
 }
 
 static void
@@ -776,7 +890,8 @@ bedrock_free (SonicBackend *backend)
   g_clear_pointer (&self->credentials, cp_aws_credentials_provider_free);
   g_clear_pointer (&self->retry, cp_aws_retry_strategy_free);
   g_byte_array_unref (self->input);
-  g_byte_array_unref (self->ring);
+  g_byte_array_unref (self->sending);
+  g_free (self->ring);
   g_queue_clear_full (&self->tool_results, (GDestroyNotify) tool_result_free);
   g_clear_error (&self->failure);
   g_hash_table_unref (self->contents);
@@ -815,7 +930,7 @@ sonic_bedrock_new (SonicBedrockSettings *settings,
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   self->input = g_byte_array_new ();
-  self->ring = g_byte_array_new ();
+  self->sending = g_byte_array_new ();
   g_queue_init (&self->tool_results);
   self->closing =
       g_ptr_array_new_with_free_func ((GDestroyNotify) sonic_session_unref);

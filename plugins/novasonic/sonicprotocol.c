@@ -456,17 +456,67 @@ sonic_event_audio_content_start (const gchar *prompt_name,
   return event_end (b);
 }
 
+/* Room g_base64_encode_step() and g_base64_encode_close() need for @len
+ * bytes (no line breaks). */
+#define BASE64_ROOM(len) (((len) / 3 + 1) * 4 + 4)
+
+/* Appends the base64 of @data to @out. */
+static void
+string_append_base64 (GString *out, const guint8 *data, gsize len)
+{
+  gsize at = out->len, n;
+  gint state = 0, save = 0;
+
+  g_string_set_size (out, at + BASE64_ROOM (len));
+  n = g_base64_encode_step (data, len, FALSE, out->str + at, &state, &save);
+  n += g_base64_encode_close (FALSE, out->str + at + n, &state, &save);
+  g_string_truncate (out, at + n);
+}
+
+static void
+bytes_append_base64 (GByteArray *out, const guint8 *data, gsize len)
+{
+  gsize at = out->len, n;
+  gint state = 0, save = 0;
+
+  g_byte_array_set_size (out, at + BASE64_ROOM (len));
+  n = g_base64_encode_step (data, len, FALSE, (gchar *) out->data + at, &state,
+      &save);
+  n += g_base64_encode_close (FALSE, (gchar *) out->data + at + n, &state,
+      &save);
+  g_byte_array_set_size (out, at + n);
+}
+
+static void
+bytes_append_str (GByteArray *out, const gchar *text)
+{
+  g_byte_array_append (out, (const guint8 *) text, strlen (text));
+}
+
+/* Audio is the bulk of the upstream: its JSON is formatted directly
+ * rather than through a builder (the names are UUIDs, the content
+ * base64), into a buffer that the sender reuses. */
+static void
+audio_input_json (GString *out, const gchar *prompt_name,
+    const gchar *content_name, const guint8 *pcm, gsize len)
+{
+  g_string_append (out, "{\"event\":{\"audioInput\":{\"promptName\":\"");
+  g_string_append (out, prompt_name);
+  g_string_append (out, "\",\"contentName\":\"");
+  g_string_append (out, content_name);
+  g_string_append (out, "\",\"content\":\"");
+  string_append_base64 (out, pcm, len);
+  g_string_append (out, "\"}}}");
+}
+
 gchar *
 sonic_event_audio_input (const gchar *prompt_name, const gchar *content_name,
     const guint8 *pcm, gsize len)
 {
-  /* Audio is the bulk of the upstream: format it directly rather than
-   * through a builder (the names are UUIDs, the content base64). */
-  g_autofree gchar *b64 = g_base64_encode (pcm, len);
+  GString *json = g_string_sized_new (BASE64_ROOM (len) + 160);
 
-  return g_strdup_printf ("{\"event\":{\"audioInput\":{\"promptName\":\"%s\","
-                          "\"contentName\":\"%s\",\"content\":\"%s\"}}}",
-      prompt_name, content_name, b64);
+  audio_input_json (json, prompt_name, content_name, pcm, len);
+  return g_string_free (json, FALSE);
 }
 
 gchar *
@@ -532,6 +582,40 @@ sonic_wrap_event (const gchar *json)
   return msg;
 }
 
+/* The headers section every chunk message shares, encoded once. */
+static const GByteArray *
+chunk_headers (void)
+{
+  static GByteArray *headers;
+
+  if (g_once_init_enter (&headers)) {
+    g_autoptr (CpAwsEventMessage) msg = sonic_wrap_event ("");
+    GByteArray *encoded = g_byte_array_new ();
+
+    if (!cp_aws_event_message_encode_headers (msg, encoded, NULL))
+      g_assert_not_reached ();
+    g_once_init_leave (&headers, encoded);
+  }
+  return headers;
+}
+
+gboolean
+sonic_append_audio_chunk (GByteArray *out, GString *scratch,
+    const gchar *prompt_name, const gchar *content_name, const guint8 *pcm,
+    gsize len, GError **error)
+{
+  const GByteArray *headers = chunk_headers ();
+  gsize start = cp_aws_event_stream_begin_message (out);
+
+  g_string_truncate (scratch, 0);
+  audio_input_json (scratch, prompt_name, content_name, pcm, len);
+  g_byte_array_append (out, headers->data, headers->len);
+  bytes_append_str (out, "{\"bytes\":\"");
+  bytes_append_base64 (out, (const guint8 *) scratch->str, scratch->len);
+  bytes_append_str (out, "\"}");
+  return cp_aws_event_stream_end_message (out, start, headers->len, error);
+}
+
 /* ---- output events ---- */
 
 void
@@ -583,9 +667,9 @@ parse_json (GBytes *bytes, JsonParser *parser, GError **error)
 }
 
 static gboolean
-decode_base64_strict (const gchar *b64, guchar **out, gsize *out_len)
+is_base64 (const gchar *b64, gsize n)
 {
-  gsize n = strlen (b64), i;
+  gsize i;
 
   if (n % 4 != 0)
     return FALSE;
@@ -596,8 +680,47 @@ decode_base64_strict (const gchar *b64, guchar **out, gsize *out_len)
             || (c == '=' && i >= n - 2)))
       return FALSE;
   }
-  *out = g_base64_decode (b64, out_len);
   return TRUE;
+}
+
+/* @n bytes of padded base64, nothing else (no whitespace). */
+static gboolean
+decode_base64_len (const gchar *b64, gsize n, guchar **out, gsize *out_len)
+{
+  gint state = 0;
+  guint save = 0;
+
+  if (!is_base64 (b64, n))
+    return FALSE;
+  *out = g_malloc (n / 4 * 3 + 3);
+  *out_len = g_base64_decode_step (b64, n, *out, &state, &save);
+  return TRUE;
+}
+
+static gboolean
+decode_base64_strict (const gchar *b64, guchar **out, gsize *out_len)
+{
+  return decode_base64_len (b64, strlen (b64), out, out_len);
+}
+
+/* The chunk payload as the service writes it, {"bytes":"<base64>"}, is
+ * taken apart without a JSON parser (the base64 is most of an audio
+ * event's bytes); anything else goes through the parser. */
+static gboolean
+chunk_bytes_fast (GBytes *payload, const gchar **b64, gsize *n)
+{
+  static const gchar head[] = "{\"bytes\":\"", tail[] = "\"}";
+  gsize len;
+  const gchar *data = g_bytes_get_data (payload, &len);
+
+  if (len < sizeof (head) - 1 + sizeof (tail) - 1
+      || memcmp (data, head, sizeof (head) - 1) != 0
+      || memcmp (data + len - (sizeof (tail) - 1), tail, sizeof (tail) - 1)
+          != 0)
+    return FALSE;
+  *b64 = data + sizeof (head) - 1;
+  *n = len - (sizeof (head) - 1) - (sizeof (tail) - 1);
+  return is_base64 (*b64, *n);
 }
 
 static gint64
@@ -726,26 +849,33 @@ fill_event (SonicOutputEvent *ev, const gchar *name, JsonObject *obj,
 static SonicOutputEvent *
 parse_chunk (const CpAwsEventMessage *msg, GError **error)
 {
-  g_autoptr (JsonParser) outer = json_parser_new ();
+  g_autoptr (JsonParser) outer = NULL;
   g_autoptr (JsonParser) inner = json_parser_new ();
   g_autoptr (SonicOutputEvent) ev = g_new0 (SonicOutputEvent, 1);
   g_autoptr (GBytes) event_bytes = NULL;
   JsonNode *root, *event;
   JsonObject *obj;
   const gchar *b64;
+  gsize b64_len = 0;
   guchar *json = NULL;
   gsize json_len = 0;
   GList *members;
   const gchar *name;
 
-  root = parse_json (cp_aws_event_message_get_payload (msg), outer, error);
-  if (root == NULL)
-    return NULL;
-  if (!JSON_NODE_HOLDS_OBJECT (root)
-      || (b64 = member_string (json_node_get_object (root), "bytes")) == NULL
-      || !decode_base64_strict (b64, &json, &json_len)) {
-    malformed (error, "chunk payload is not {\"bytes\":\"<base64>\"}");
-    return NULL;
+  if (chunk_bytes_fast (cp_aws_event_message_get_payload (msg), &b64,
+          &b64_len)) {
+    decode_base64_len (b64, b64_len, &json, &json_len);
+  } else {
+    outer = json_parser_new ();
+    root = parse_json (cp_aws_event_message_get_payload (msg), outer, error);
+    if (root == NULL)
+      return NULL;
+    if (!JSON_NODE_HOLDS_OBJECT (root)
+        || (b64 = member_string (json_node_get_object (root), "bytes")) == NULL
+        || !decode_base64_strict (b64, &json, &json_len)) {
+      malformed (error, "chunk payload is not {\"bytes\":\"<base64>\"}");
+      return NULL;
+    }
   }
   event_bytes = g_bytes_new_take (json, json_len);
   root = parse_json (event_bytes, inner, error);

@@ -153,6 +153,19 @@ gchar *sonic_event_session_end     (void);
  * {"bytes":"<base64 json>"}. */
 CpAwsEventMessage *sonic_wrap_event (const gchar *json);
 
+/* Appends to @out the encoded chunk message of the audioInput event of
+ * @pcm: the bytes of cp_aws_event_message_encode (sonic_wrap_event
+ * (sonic_event_audio_input (...))), built where they go, without the
+ * intermediate strings and message. @scratch holds the event's JSON and
+ * is reused from call to call. Fails (leaving @out as it was) only when
+ * @len is over the event-stream payload limit. */
+gboolean sonic_append_audio_chunk (GByteArray *out,
+                                   GString *scratch,
+                                   const gchar *prompt_name,
+                                   const gchar *content_name,
+                                   const guint8 *pcm, gsize len,
+                                   GError **error);
+
 /* ---- output events ---- */
 
 typedef enum {

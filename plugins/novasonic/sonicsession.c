@@ -13,6 +13,9 @@
 #define MAX_ERROR_BODY 4096
 /* How long a send waits for the HTTP/2 queue to drain. */
 #define WRITE_TIMEOUT_US (10 * G_USEC_PER_SEC)
+/* A new batch starts with room for what the last one took, up to this:
+ * the replay of a renewal is a one-off. */
+#define MAX_BATCH_HINT (16 * 1024)
 
 struct _SonicSession
 {
@@ -25,6 +28,11 @@ struct _SonicSession
   CpAwsEventSigner *signer;
   gchar *prompt_name;
   gchar *audio_content; /* NULL until the audio contentStart */
+  /* Events signed and not yet written: each send writes its events in
+   * one piece, so that one wakeup of the I/O thread carries them all. */
+  GByteArray *batch;
+  gsize batch_hint;
+  GString *json; /* the audio events' JSON, reused */
 
   GMutex callback_lock; /* held while a callback runs */
   SonicSessionCallbacks callbacks;
@@ -60,6 +68,8 @@ sonic_session_unref (SonicSession *session)
   g_clear_pointer (&session->signer, cp_aws_event_signer_free);
   g_free (session->prompt_name);
   g_free (session->audio_content);
+  g_byte_array_unref (session->batch);
+  g_string_free (session->json, TRUE);
   g_clear_pointer (&session->decoder, cp_aws_event_decoder_free);
   g_string_free (session->error_body, TRUE);
   g_free (session->error_type);
@@ -189,31 +199,87 @@ write_frame (SonicSession *session, GBytes *frame, GError **error)
   return TRUE;
 }
 
+static gint64
+now_ms (void)
+{
+  return g_get_real_time () / 1000;
+}
+
+/* Signs the chunk message of @json (taken) onto the batch. */
 static gboolean
-send_event (SonicSession *session, gchar *json, GError **error)
+add_event (SonicSession *session, gchar *json, GError **error)
 {
   g_autofree gchar *owned = json;
   g_autoptr (CpAwsEventMessage) inner = sonic_wrap_event (owned);
-  g_autoptr (GBytes) frame = NULL;
+  gsize start = cp_aws_event_signer_begin_frame (session->batch);
 
-  frame = cp_aws_event_signer_sign_event (session->signer, inner,
-      g_get_real_time () / 1000, error);
-  return frame != NULL && write_frame (session, frame, error);
+  if (!cp_aws_event_message_append_encoded (inner, session->batch, error)) {
+    g_byte_array_set_size (session->batch, start);
+    return FALSE;
+  }
+  return cp_aws_event_signer_end_frame (session->signer, session->batch, start,
+      now_ms (), error);
+}
+
+/* Signs the audioInput event of @pcm onto the batch. */
+static gboolean
+add_audio (SonicSession *session, const guint8 *pcm, gsize len, GError **error)
+{
+  gsize start = cp_aws_event_signer_begin_frame (session->batch);
+
+  if (!sonic_append_audio_chunk (session->batch, session->json,
+          session->prompt_name, session->audio_content, pcm, len, error)) {
+    g_byte_array_set_size (session->batch, start);
+    return FALSE;
+  }
+  return cp_aws_event_signer_end_frame (session->signer, session->batch, start,
+      now_ms (), error);
+}
+
+/* Writes the batch in one piece. What was signed is written even when a
+ * later event failed: the chain has moved past it. */
+static gboolean
+flush_batch (SonicSession *session, GError **error)
+{
+  g_autoptr (GBytes) bytes = NULL;
+
+  if (session->batch->len == 0)
+    return TRUE;
+  session->batch_hint = MIN (session->batch->len, MAX_BATCH_HINT);
+  bytes = g_byte_array_free_to_bytes (session->batch);
+  session->batch = g_byte_array_sized_new (session->batch_hint);
+  return write_frame (session, bytes, error);
 }
 
 static gboolean
-send_text_block (SonicSession *session, SonicRole role, const gchar *text,
+send_events (SonicSession *session, gboolean ok, GError **error)
+{
+  if (!ok) {
+    flush_batch (session, NULL);
+    return FALSE;
+  }
+  return flush_batch (session, error);
+}
+
+static gboolean
+send_event (SonicSession *session, gchar *json, GError **error)
+{
+  return send_events (session, add_event (session, json, error), error);
+}
+
+static gboolean
+add_text_block (SonicSession *session, SonicRole role, const gchar *text,
     GError **error)
 {
   g_autofree gchar *content = g_uuid_string_random ();
 
-  return send_event (session,
+  return add_event (session,
              sonic_event_text_content_start (session->prompt_name, content,
                  role, FALSE),
              error)
-      && send_event (session,
+      && add_event (session,
           sonic_event_text_input (session->prompt_name, content, text), error)
-      && send_event (session,
+      && add_event (session,
           sonic_event_content_end (session->prompt_name, content), error);
 }
 
@@ -249,6 +315,8 @@ sonic_session_open (const gchar *url, const CpHttpOptions *options,
   session->decoder = cp_aws_event_decoder_new ();
   session->error_body = g_string_new (NULL);
   session->prompt_name = g_uuid_string_random ();
+  session->batch = g_byte_array_new ();
+  session->json = g_string_new (NULL);
   session->signer = cp_aws_event_signer_new (credentials->secret_access_key,
       region, SONIC_SIGNING_SERVICE, signed_req->signature, error);
   if (session->signer == NULL)
@@ -270,10 +338,14 @@ sonic_session_open (const gchar *url, const CpHttpOptions *options,
       (GDestroyNotify) sonic_session_unref);
 
   system_text = sonic_config_system_text (config);
-  if (!send_event (session, sonic_event_session_start (config), error)
-      || !send_event (session,
-          sonic_event_prompt_start (config, session->prompt_name), error)
-      || !send_text_block (session, SONIC_ROLE_SYSTEM, system_text, error)) {
+  if (!send_events (session,
+          add_event (session, sonic_event_session_start (config), error)
+              && add_event (session,
+                  sonic_event_prompt_start (config, session->prompt_name),
+                  error)
+              && add_text_block (session, SONIC_ROLE_SYSTEM, system_text,
+                  error),
+          error)) {
     sonic_session_detach (session);
     cp_http2_stream_cancel (session->stream);
     return NULL;
@@ -285,15 +357,15 @@ gboolean
 sonic_session_send_history (SonicSession *session, GPtrArray *entries,
     GError **error)
 {
+  gboolean ok = TRUE;
   guint i;
 
-  for (i = 0; i < entries->len; i++) {
+  for (i = 0; ok && i < entries->len; i++) {
     SonicHistoryEntry *e = g_ptr_array_index (entries, i);
 
-    if (!send_text_block (session, e->role, e->text, error))
-      return FALSE;
+    ok = add_text_block (session, e->role, e->text, error);
   }
-  return TRUE;
+  return send_events (session, ok, error);
 }
 
 gboolean
@@ -311,11 +383,21 @@ gboolean
 sonic_session_send_audio (SonicSession *session, const guint8 *pcm, gsize len,
     GError **error)
 {
+  return sonic_session_send_audio_frames (session, pcm, len, len, error);
+}
+
+gboolean
+sonic_session_send_audio_frames (SonicSession *session, const guint8 *pcm,
+    gsize len, gsize frame_bytes, GError **error)
+{
+  gboolean ok = TRUE;
+  gsize off;
+
   g_return_val_if_fail (session->audio_content != NULL, FALSE);
-  return send_event (session,
-      sonic_event_audio_input (session->prompt_name, session->audio_content,
-          pcm, len),
-      error);
+  g_return_val_if_fail (frame_bytes > 0 || len == 0, FALSE);
+  for (off = 0; ok && off < len; off += frame_bytes)
+    ok = add_audio (session, pcm + off, MIN (frame_bytes, len - off), error);
+  return send_events (session, ok, error);
 }
 
 gboolean
@@ -324,34 +406,41 @@ sonic_session_send_tool_result (SonicSession *session, const gchar *tool_use_id,
 {
   g_autofree gchar *content = g_uuid_string_random ();
 
-  return send_event (session,
-             sonic_event_tool_content_start (session->prompt_name, content,
-                 tool_use_id),
-             error)
-      && send_event (session,
-          sonic_event_tool_result (session->prompt_name, content, json), error)
-      && send_event (session,
-          sonic_event_content_end (session->prompt_name, content), error);
+  return send_events (session,
+      add_event (session,
+          sonic_event_tool_content_start (session->prompt_name, content,
+              tool_use_id),
+          error)
+          && add_event (session,
+              sonic_event_tool_result (session->prompt_name, content, json),
+              error)
+          && add_event (session,
+              sonic_event_content_end (session->prompt_name, content), error),
+      error);
 }
 
+/* The audio contentEnd, promptEnd, sessionEnd and the empty frame go in
+ * one write. */
 gboolean
 sonic_session_finish (SonicSession *session, GError **error)
 {
-  g_autoptr (GBytes) end_frame = NULL;
+  gboolean ok = TRUE;
+  gsize start;
 
-  if (session->audio_content
-      && !send_event (session,
-          sonic_event_content_end (session->prompt_name,
-              session->audio_content),
-          error))
-    return FALSE;
-  if (!send_event (session, sonic_event_prompt_end (session->prompt_name),
+  if (session->audio_content)
+    ok = add_event (session,
+        sonic_event_content_end (session->prompt_name, session->audio_content),
+        error);
+  ok = ok
+      && add_event (session, sonic_event_prompt_end (session->prompt_name),
           error)
-      || !send_event (session, sonic_event_session_end (), error))
-    return FALSE;
-  end_frame = cp_aws_event_signer_sign_message (session->signer, NULL,
-      g_get_real_time () / 1000, error);
-  if (end_frame == NULL || !write_frame (session, end_frame, error))
+      && add_event (session, sonic_event_session_end (), error);
+  if (ok) {
+    start = cp_aws_event_signer_begin_frame (session->batch);
+    ok = cp_aws_event_signer_end_frame (session->signer, session->batch, start,
+        now_ms (), error);
+  }
+  if (!send_events (session, ok, error))
     return FALSE;
   cp_http2_stream_end (session->stream);
   return TRUE;

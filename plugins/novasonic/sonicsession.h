@@ -4,7 +4,9 @@
  * HTTP/2 connection: it signs the request, opens the stream, sends the
  * prologue (sessionStart, promptStart, the SYSTEM text), then whatever
  * its owner sends, each event wrapped and signed in the chain; it decodes
- * the response into SonicOutputEvents.
+ * the response into SonicOutputEvents. The events of one call (the
+ * prologue, a text block, a batch of audio frames...) go to the stream
+ * in one write.
  *
  * Threading: the send functions must be called from one thread at a time
  * (the signing chain is sequential) and may block in flow control; the
@@ -57,6 +59,13 @@ gboolean sonic_session_start_audio      (SonicSession *session,
 gboolean sonic_session_send_audio       (SonicSession *session,
                                          const guint8 *pcm, gsize len,
                                          GError **error);
+/* Each @frame_bytes of @pcm (the last piece may be shorter) as an
+ * audioInput event of its own, each signed in turn, all handed to the
+ * stream in one write. */
+gboolean sonic_session_send_audio_frames (SonicSession *session,
+                                          const guint8 *pcm, gsize len,
+                                          gsize frame_bytes,
+                                          GError **error);
 gboolean sonic_session_send_tool_result (SonicSession *session,
                                          const gchar *tool_use_id,
                                          const gchar *json,

@@ -13,19 +13,28 @@
  * src pad.
  *
  * CPU: this process's user+system time over the run, divided by the
- * conversations' total length (CPU seconds per conversation second). */
+ * conversations' total length (CPU seconds per conversation second).
+ * --threads adds the same split by thread name (novasonic-send, cp-http2,
+ * the src task, the feeders...) with each name's context switches per
+ * conversation second, from /proc/self/task.
+ *
+ * Options pick the rows: --backend local|bedrock (both by default),
+ * --counts 1,2,4 (conversations in parallel), --feed-ms 20 (the caller's
+ * buffer length: 100 is what a bridged callpiped call delivers). */
 #include <gst/app/app.h>
 #include <gst/gst.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "speechtestutil.h"
 
 #define LOCAL_RATE 8000
 #define PEER_RATE 16000
-#define FRAME_MS 20
+#define DEFAULT_FEED_MS 20
 /* A reply starts after this long without reply audio. */
 #define REPLY_GAP_US (150 * G_TIME_SPAN_MILLISECOND)
 #define QUESTION_GAP_MS 1600
@@ -35,6 +44,8 @@
 /* The peer stamps a frame once its send call returned, which can be
  * after the element received it. */
 #define EARLY_US (5 * G_TIME_SPAN_MILLISECOND)
+
+static guint feed_ms = DEFAULT_FEED_MS;
 
 /* Questions that keep the default workflow talking (no transfer, no
  * goodbye): an intent, then its slot or confirmation, five times. */
@@ -64,10 +75,99 @@ typedef struct
   gint64 last_buf_us;
   GArray *ends_us; /* gint64: when each question had been received */
   GThread *feeder;
+  gint64 feeder_cpu_ns; /* its own CPU time, taken as it ends */
   GPid peer_pid;
   gint peer_stdin;
   gchar *peer_dir;
 } Conv;
+
+typedef struct
+{
+  gchar *name;
+  gint64 cpu_ns; /* time on a CPU (schedstat: exact, where the stat
+                  * file's ticks miss threads that run in short bursts) */
+  gint64 switches; /* voluntary + involuntary */
+} ThreadStat;
+
+static void
+thread_stat_free (ThreadStat *t)
+{
+  g_free (t->name);
+  g_free (t);
+}
+
+static gint64
+status_switches (const gchar *text)
+{
+  gint64 n = 0;
+  const gchar *p = text;
+
+  while ((p = strstr (p, "ctxt_switches:")) != NULL) {
+    p += strlen ("ctxt_switches:");
+    n += g_ascii_strtoll (p, NULL, 10);
+  }
+  return n;
+}
+
+/* tid -> ThreadStat of each of this process's threads now. */
+static GHashTable *
+sample_threads (void)
+{
+  GHashTable *stats = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+      NULL, (GDestroyNotify) thread_stat_free);
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const gchar *tid;
+
+  while (dir && (tid = g_dir_read_name (dir)) != NULL) {
+    g_autofree gchar *comm_path =
+        g_strdup_printf ("/proc/self/task/%s/comm", tid);
+    g_autofree gchar *sched_path =
+        g_strdup_printf ("/proc/self/task/%s/schedstat", tid);
+    g_autofree gchar *status_path =
+        g_strdup_printf ("/proc/self/task/%s/status", tid);
+    g_autofree gchar *comm = NULL;
+    g_autofree gchar *sched = NULL;
+    g_autofree gchar *status = NULL;
+    ThreadStat *t;
+
+    if (!g_file_get_contents (comm_path, &comm, NULL, NULL)
+        || !g_file_get_contents (sched_path, &sched, NULL, NULL)
+        || !g_file_get_contents (status_path, &status, NULL, NULL))
+      continue;
+    t = g_new0 (ThreadStat, 1);
+    t->name = g_strdup (g_strstrip (comm));
+    t->cpu_ns = g_ascii_strtoll (sched, NULL, 10);
+    t->switches = status_switches (status);
+    g_hash_table_insert (stats,
+        GINT_TO_POINTER ((gint) g_ascii_strtoll (tid, NULL, 10)), t);
+  }
+  return stats;
+}
+
+/* Per thread name: what each thread alive at @after used since @before. */
+static GHashTable *
+diff_threads (GHashTable *before, GHashTable *after)
+{
+  GHashTable *by_name = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+      (GDestroyNotify) thread_stat_free);
+  GHashTableIter iter;
+  gpointer tid, value;
+
+  g_hash_table_iter_init (&iter, after);
+  while (g_hash_table_iter_next (&iter, &tid, &value)) {
+    ThreadStat *a = value, *b = g_hash_table_lookup (before, tid), *sum;
+
+    sum = g_hash_table_lookup (by_name, a->name);
+    if (sum == NULL) {
+      sum = g_new0 (ThreadStat, 1);
+      sum->name = g_strdup (a->name);
+      g_hash_table_insert (by_name, sum->name, sum);
+    }
+    sum->cpu_ns += a->cpu_ns - (b ? b->cpu_ns : 0);
+    sum->switches += a->switches - (b ? b->switches : 0);
+  }
+  return by_name;
+}
 
 static gint64
 cpu_us (void)
@@ -145,12 +245,21 @@ on_reply_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-/* Pushes the caller's audio in real time, one frame every FRAME_MS. */
+static gint64
+thread_cpu_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Pushes the caller's audio in real time, one buffer every feed_ms. */
 static gpointer
 feed (gpointer data)
 {
   Conv *c = data;
-  gsize frame = c->rate * FRAME_MS / 1000, off;
+  gsize frame = c->rate * feed_ms / 1000, off;
   gint64 start = g_get_monotonic_time ();
   guint next_end = 0, k = 0;
 
@@ -159,7 +268,7 @@ feed (gpointer data)
     GstBuffer *buf =
         gst_buffer_new_memdup (&g_array_index (c->audio, gint16, off),
             n * sizeof (gint16));
-    gint64 due = start + (gint64) k * FRAME_MS * G_TIME_SPAN_MILLISECOND;
+    gint64 due = start + (gint64) k * feed_ms * G_TIME_SPAN_MILLISECOND;
     gint64 now = g_get_monotonic_time ();
 
     if (due > now)
@@ -176,6 +285,7 @@ feed (gpointer data)
       next_end++;
     }
   }
+  c->feeder_cpu_ns = thread_cpu_ns ();
   return NULL;
 }
 
@@ -362,6 +472,8 @@ typedef struct
   guint expected;
   guint replies;
   gdouble p50, p95, cpu;
+  gdouble talk_s;
+  GHashTable *threads; /* name -> ThreadStat over the run */
 } Result;
 
 static Result
@@ -369,9 +481,11 @@ run (guint n, gboolean bedrock)
 {
   GPtrArray *convs = g_ptr_array_new ();
   g_autoptr (GArray) lat = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (GHashTable) threads0 = NULL;
+  g_autoptr (GHashTable) threads1 = NULL;
   gint64 cpu0;
   gdouble talk_s = 0;
-  Result r = {n, 0, 0, 0, 0, 0};
+  Result r = {n, 0, 0, 0, 0, 0, 0, NULL};
   guint i;
 
   for (i = 0; i < n; i++) {
@@ -401,6 +515,7 @@ run (guint n, gboolean bedrock)
     }
     g_ptr_array_add (convs, c);
   }
+  threads0 = sample_threads ();
   cpu0 = cpu_us ();
   for (i = 0; i < n; i++) {
     Conv *c = g_ptr_array_index (convs, i);
@@ -415,6 +530,19 @@ run (guint n, gboolean bedrock)
     talk_s += (gdouble) c->audio->len / c->rate;
   }
   r.cpu = (cpu_us () - cpu0) / (gdouble) G_USEC_PER_SEC / talk_s;
+  threads1 = sample_threads ();
+  r.threads = diff_threads (threads0, threads1);
+  {
+    ThreadStat *feeders = g_new0 (ThreadStat, 1);
+
+    /* The feeders have ended: their CPU time is their own count. */
+    feeders->name = g_strdup ("feeder (the bench's appsrc pushes)");
+    feeders->switches = -1;
+    for (i = 0; i < n; i++)
+      feeders->cpu_ns += ((Conv *) g_ptr_array_index (convs, i))->feeder_cpu_ns;
+    g_hash_table_insert (r.threads, feeders->name, feeders);
+  }
+  r.talk_s = talk_s;
   for (i = 0; i < n; i++) {
     Conv *c = g_ptr_array_index (convs, i);
 
@@ -435,27 +563,146 @@ print_row (const gchar *what, const Result *r)
       r->replies, r->expected, r->p50, r->p95, r->cpu);
 }
 
+static gint
+cmp_ticks (gconstpointer a, gconstpointer b)
+{
+  const ThreadStat *x = *(ThreadStat *const *) a;
+  const ThreadStat *y = *(ThreadStat *const *) b;
+
+  return x->cpu_ns < y->cpu_ns ? 1 : x->cpu_ns > y->cpu_ns ? -1 : 0;
+}
+
+/* The CPU and context switches of @r by thread name; what threads that
+ * ended before the end of the run used is the remainder. */
+static void
+print_threads (const gchar *what, const Result *r)
+{
+  g_autoptr (GPtrArray) rows = g_ptr_array_new ();
+  gdouble sum = 0;
+  GHashTableIter iter;
+  gpointer value;
+  guint i;
+
+  g_hash_table_iter_init (&iter, r->threads);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (rows, value);
+  g_ptr_array_sort (rows, cmp_ticks);
+  for (i = 0; i < rows->len; i++) {
+    ThreadStat *t = g_ptr_array_index (rows, i);
+    gdouble cpu = t->cpu_ns / 1e9 / r->talk_s;
+
+    sum += cpu;
+    if (t->cpu_ns == 0 && t->switches == 0)
+      continue;
+    if (t->switches < 0)
+      g_print ("| %s | %u | %s | %.4f | - |\n", what, r->n, t->name, cpu);
+    else
+      g_print ("| %s | %u | %s | %.4f | %.1f |\n", what, r->n, t->name, cpu,
+          t->switches / r->talk_s);
+  }
+  g_print ("| %s | %u | (threads ended before the end) | %.4f | |\n", what,
+      r->n, MAX (0.0, r->cpu - sum));
+}
+
+static GArray *
+parse_counts (const gchar *text)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  GArray *counts = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint i;
+
+  for (i = 0; parts[i] != NULL; i++) {
+    guint n = (guint) g_ascii_strtoull (parts[i], NULL, 10);
+
+    if (n == 0 || n > 256) {
+      g_printerr ("--counts: \"%s\" is not a count of 1 to 256\n", parts[i]);
+      exit (2);
+    }
+    g_array_append_val (counts, n);
+  }
+  return counts;
+}
+
 int
 main (int argc, char **argv)
 {
-  static const guint counts[] = {1, 2, 4};
-  Result local[G_N_ELEMENTS (counts)], bedrock[G_N_ELEMENTS (counts)];
+  g_autofree gchar *backend = NULL;
+  g_autofree gchar *counts_text = NULL;
+  gint feed = DEFAULT_FEED_MS;
+  gboolean threads = FALSE;
+  GOptionEntry entries[] = {
+      {"backend", 0, 0, G_OPTION_ARG_STRING, &backend,
+          "local or bedrock (default: both)", "NAME"},
+      {"counts", 0, 0, G_OPTION_ARG_STRING, &counts_text,
+          "conversations in parallel per row (default 1,2,4)", "N,N,..."},
+      {"feed-ms", 0, 0, G_OPTION_ARG_INT, &feed,
+          "length of the caller's buffers (default 20)", "MS"},
+      {"threads", 0, 0, G_OPTION_ARG_NONE, &threads,
+          "also print the CPU and context switches by thread name", NULL},
+      {NULL},
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) counts = NULL;
+  g_autoptr (GArray) local = g_array_new (FALSE, TRUE, sizeof (Result));
+  g_autoptr (GArray) bedrock = g_array_new (FALSE, TRUE, sizeof (Result));
+  gboolean run_local, run_bedrock;
   guint i;
 
-  gst_init (&argc, &argv);
-  warm_up (counts[G_N_ELEMENTS (counts) - 1]);
-  for (i = 0; i < G_N_ELEMENTS (counts); i++)
-    local[i] = run (counts[i], FALSE);
-  for (i = 0; i < G_N_ELEMENTS (counts); i++)
-    bedrock[i] = run (counts[i], TRUE);
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_group (context, gst_init_get_option_group ());
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    g_printerr ("%s\n", error->message);
+    return 2;
+  }
+  if (backend && g_strcmp0 (backend, "local") != 0
+      && g_strcmp0 (backend, "bedrock") != 0) {
+    g_printerr ("--backend: local or bedrock, not \"%s\"\n", backend);
+    return 2;
+  }
+  if (feed < 10 || feed > 1000) {
+    g_printerr ("--feed-ms: 10 to 1000\n");
+    return 2;
+  }
+  feed_ms = (guint) feed;
+  run_local = backend == NULL || g_strcmp0 (backend, "local") == 0;
+  run_bedrock = backend == NULL || g_strcmp0 (backend, "bedrock") == 0;
+  counts = parse_counts (counts_text ? counts_text : "1,2,4");
+
+  if (run_local)
+    warm_up (g_array_index (counts, guint, counts->len - 1));
+  for (i = 0; run_local && i < counts->len; i++) {
+    Result r = run (g_array_index (counts, guint, i), FALSE);
+
+    g_array_append_val (local, r);
+  }
+  for (i = 0; run_bedrock && i < counts->len; i++) {
+    Result r = run (g_array_index (counts, guint, i), TRUE);
+
+    g_array_append_val (bedrock, r);
+  }
 
   g_print ("| backend: latency measured | conversations | replies seen | "
            "p50 | p95 | CPU s per conversation s |\n");
   g_print ("|---|---|---|---|---|---|\n");
-  for (i = 0; i < G_N_ELEMENTS (counts); i++)
-    print_row ("local: end of caller speech -> first reply buffer", &local[i]);
-  for (i = 0; i < G_N_ELEMENTS (counts); i++)
+  for (i = 0; i < local->len; i++)
+    print_row ("local: end of caller speech -> first reply buffer",
+        &g_array_index (local, Result, i));
+  for (i = 0; i < bedrock->len; i++)
     print_row ("bedrock (sonicpeer.py): reply's first frame sent -> pushed",
-        &bedrock[i]);
+        &g_array_index (bedrock, Result, i));
+  if (threads) {
+    g_print ("\n| backend | conversations | thread | CPU s per conversation "
+             "s | context switches per conversation s |\n");
+    g_print ("|---|---|---|---|---|\n");
+    for (i = 0; i < local->len; i++)
+      print_threads ("local", &g_array_index (local, Result, i));
+    for (i = 0; i < bedrock->len; i++)
+      print_threads ("bedrock", &g_array_index (bedrock, Result, i));
+  }
+  for (i = 0; i < local->len; i++)
+    g_hash_table_unref (g_array_index (local, Result, i).threads);
+  for (i = 0; i < bedrock->len; i++)
+    g_hash_table_unref (g_array_index (bedrock, Result, i).threads);
   return 0;
 }

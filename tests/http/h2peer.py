@@ -147,6 +147,16 @@ class Handler:
             st.pending += body
             st.end_pending = True
 
+    def on_event(self, ev):
+        if isinstance(ev, h2.events.RequestReceived):
+            self.on_request(ev)
+        elif isinstance(ev, h2.events.DataReceived):
+            self.on_data(ev)
+        elif isinstance(ev, h2.events.StreamEnded):
+            self.on_end(ev)
+        elif isinstance(ev, h2.events.StreamReset):
+            self.streams.pop(ev.stream_id, None)
+
     def run(self):
         self.conn.initiate_connection()
         self.sock.sendall(self.conn.data_to_send())
@@ -155,17 +165,17 @@ class Handler:
             if not data:
                 return
             for ev in self.conn.receive_data(data):
-                if isinstance(ev, h2.events.RequestReceived):
-                    self.on_request(ev)
-                elif isinstance(ev, h2.events.DataReceived):
-                    self.on_data(ev)
-                elif isinstance(ev, h2.events.StreamEnded):
-                    self.on_end(ev)
-                elif isinstance(ev, h2.events.StreamReset):
-                    self.streams.pop(ev.stream_id, None)
-                elif isinstance(ev, h2.events.ConnectionTerminated):
+                if isinstance(ev, h2.events.ConnectionTerminated):
                     self.sock.sendall(self.conn.data_to_send())
                     return
+                try:
+                    self.on_event(ev)
+                except (h2.exceptions.StreamClosedError,
+                        h2.exceptions.StreamIDTooLowError):
+                    # The client reset the stream in the same read as
+                    # the event (a request cancelled at once): nothing
+                    # to answer.
+                    self.streams.pop(ev.stream_id, None)
             if self.drop or self.goaway:
                 self.sock.sendall(self.conn.data_to_send())
                 self.sock.shutdown(socket.SHUT_RDWR)

@@ -505,6 +505,137 @@ test_cancel_stream (Fixture *fx, gconstpointer data)
   g_assert_no_error (rec2->error);
 }
 
+/* A stream cancelled before the I/O thread has even submitted it: closed
+ * with G_IO_ERROR_CANCELLED, and the connection carries the next one. */
+static void
+test_cancel_before_open (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (CpHttp2Connection) conn = NULL;
+  g_autoptr (CpHttp2Stream) stream = NULL;
+  g_autoptr (CpHttp2Stream) next = NULL;
+  g_autoptr (Rec) rec = rec_new ();
+  g_autoptr (Rec) rec2 = rec_new ();
+
+  if (!start_h2c_peer (fx))
+    return;
+  conn = connect_peer (fx, "http", "127.0.0.1", NULL);
+  stream = open_stream (conn, "POST", "/echo", rec);
+  g_assert_true (cp_http2_stream_write (stream, (const guint8 *) "x", 1, NULL));
+  cp_http2_stream_cancel (stream);
+  wait_closed (rec);
+  g_assert_error (rec->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  next = open_stream (conn, "POST", "/echo", rec2);
+  g_assert_true (cp_http2_stream_write (next, (const guint8 *) "hi", 2, NULL));
+  wait_body_len (rec2, 2);
+  cp_http2_stream_end (next);
+  wait_closed (rec2);
+  g_assert_no_error (rec2->error);
+}
+
+typedef struct
+{
+  CpHttp2Stream *stream;
+  GString *sent;
+  guint index;
+} Writer;
+
+/* Small writes as fast as they are accepted, each one while the I/O
+ * thread may be draining the previous ones: wakeups coalesce and no
+ * write may be left behind. */
+static gpointer
+write_burst (gpointer data)
+{
+  Writer *w = data;
+  guint i;
+
+  for (i = 0; i < 400; i++) {
+    g_autofree gchar *chunk = g_strdup_printf ("s%u-w%u;", w->index, i);
+
+    write_all (w->stream, (const guint8 *) chunk, strlen (chunk), 64);
+    g_string_append (w->sent, chunk);
+    if (i % 50 == 0)
+      g_usleep (1000);
+  }
+  cp_http2_stream_end (w->stream);
+  return NULL;
+}
+
+/* Eight streams of one connection, each written by a thread of its own,
+ * and a ninth cancelled meanwhile: each echo comes back whole and in
+ * order, the cancelled stream alone fails. */
+static void
+test_concurrent_writers (Fixture *fx, gconstpointer data)
+{
+  enum
+  {
+    N = 8
+  };
+  g_autoptr (CpHttp2Connection) conn = NULL;
+  g_autoptr (CpHttp2Stream) doomed = NULL;
+  g_autoptr (Rec) doomed_rec = rec_new ();
+  Writer writers[N];
+  Rec *recs[N];
+  GThread *threads[N];
+  guint i;
+
+  if (!start_h2c_peer (fx))
+    return;
+  conn = connect_peer (fx, "http", "127.0.0.1", NULL);
+  doomed = open_stream (conn, "POST", "/stall", doomed_rec);
+  for (i = 0; i < N; i++) {
+    recs[i] = rec_new ();
+    writers[i].stream = open_stream (conn, "POST", "/echo", recs[i]);
+    writers[i].sent = g_string_new (NULL);
+    writers[i].index = i;
+    threads[i] = g_thread_new ("writer", write_burst, &writers[i]);
+  }
+  cp_http2_stream_cancel (doomed);
+  for (i = 0; i < N; i++) {
+    g_thread_join (threads[i]);
+    wait_closed (recs[i]);
+    g_assert_no_error (recs[i]->error);
+    g_assert_cmpmem (recs[i]->body->data, recs[i]->body->len,
+        writers[i].sent->str, writers[i].sent->len);
+    g_string_free (writers[i].sent, TRUE);
+    cp_http2_stream_unref (writers[i].stream);
+    rec_free (recs[i]);
+  }
+  wait_closed (doomed_rec);
+  g_assert_error (doomed_rec->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* Deadlines of streams opened at different times: each times out on its
+ * own, the later one after the earlier one has gone. */
+static void
+test_staggered_timeouts (Fixture *fx, gconstpointer data)
+{
+  CpHttpOptions options = {0, 400, 0, NULL};
+  g_autoptr (CpHttp2Connection) conn = NULL;
+  g_autoptr (CpHttp2Stream) first = NULL;
+  g_autoptr (CpHttp2Stream) second = NULL;
+  g_autoptr (Rec) rec1 = rec_new ();
+  g_autoptr (Rec) rec2 = rec_new ();
+  gint64 start, second_start;
+
+  if (!start_h2c_peer (fx))
+    return;
+  conn = connect_peer (fx, "http", "127.0.0.1", &options);
+  start = g_get_monotonic_time ();
+  first = open_stream (conn, "POST", "/stall", rec1);
+  wait_response (rec1);
+  g_usleep (200 * 1000);
+  second_start = g_get_monotonic_time ();
+  second = open_stream (conn, "POST", "/stall", rec2);
+  wait_closed (rec1);
+  g_assert_error (rec1->error, CP_HTTP_ERROR, CP_HTTP_ERROR_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 400 * 1000);
+  wait_closed (rec2);
+  g_assert_error (rec2->error, CP_HTTP_ERROR, CP_HTTP_ERROR_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - second_start, >=, 400 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
 static void
 test_close_connection (Fixture *fx, gconstpointer data)
 {
@@ -745,6 +876,9 @@ main (int argc, char **argv)
   ADD ("idle-timeout", test_idle_timeout);
   ADD ("stream-timeout", test_stream_timeout);
   ADD ("cancel-stream", test_cancel_stream);
+  ADD ("cancel-before-open", test_cancel_before_open);
+  ADD ("concurrent-writers", test_concurrent_writers);
+  ADD ("staggered-timeouts", test_staggered_timeouts);
   ADD ("close-connection", test_close_connection);
   ADD ("connection-refused", test_connection_refused);
   ADD ("tls-echo", test_tls_echo);

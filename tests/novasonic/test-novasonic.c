@@ -163,19 +163,21 @@ speech_value (guint64 n)
   return (gint16) (1100 + x % 30000);
 }
 
+/* @ms of audio in buffers of @buffer_ms. */
 static void
-push_audio (Call *call, guint ms, gboolean speech, gboolean real_time)
+push_buffers (Call *call, guint ms, guint buffer_ms, gboolean speech,
+    gboolean real_time)
 {
-  guint frames = ms / 20, i, j;
+  guint n = RATE / 1000 * buffer_ms, i, j;
 
-  for (i = 0; i < frames; i++) {
-    GstBuffer *buf = gst_buffer_new_allocate (NULL, RATE / 50 * 2, NULL);
+  for (i = 0; i < ms / buffer_ms; i++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, n * 2, NULL);
     GstMapInfo map;
     gint16 *s;
 
     gst_buffer_map (buf, &map, GST_MAP_WRITE);
     s = (gint16 *) map.data;
-    for (j = 0; j < RATE / 50; j++) {
+    for (j = 0; j < n; j++) {
       s[j] = speech ? speech_value (call->sample + j) : 0;
       if (speech)
         g_array_append_val (call->pushed, s[j]);
@@ -183,13 +185,19 @@ push_audio (Call *call, guint ms, gboolean speech, gboolean real_time)
     gst_buffer_unmap (buf, &map);
     GST_BUFFER_PTS (buf) =
         gst_util_uint64_scale (call->sample, GST_SECOND, RATE);
-    GST_BUFFER_DURATION (buf) = 20 * GST_MSECOND;
-    call->sample += RATE / 50;
+    GST_BUFFER_DURATION (buf) = buffer_ms * GST_MSECOND;
+    call->sample += n;
     fail_unless_equals_int (gst_harness_push (call->h, buf), GST_FLOW_OK);
     /* A live source delivers its audio in real time. */
     if (real_time)
-      g_usleep (20 * 1000);
+      g_usleep (buffer_ms * 1000);
   }
+}
+
+static void
+push_audio (Call *call, guint ms, gboolean speech, gboolean real_time)
+{
+  push_buffers (call, ms, 20, speech, real_time);
 }
 
 /* Waits for an element message named @name, cranking the test clock so
@@ -691,6 +699,121 @@ GST_START_TEST (test_malformed_output)
 
 GST_END_TEST;
 
+/* Every sample of stream @index the peer has received so far. */
+static GArray *
+received_samples (Peer *peer, guint index)
+{
+  g_autofree gchar *name = g_strdup_printf ("stream-%u.pcm", index);
+  g_autofree gchar *path = g_build_filename (peer->dir, name, NULL);
+  g_autofree gchar *data = NULL;
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (gint16));
+  gsize len = 0;
+
+  if (g_file_get_contents (path, &data, &len, NULL))
+    g_array_append_vals (out, data, len / 2);
+  return out;
+}
+
+/* Zero samples after the first non-zero one, and where that is. */
+static guint
+zeros_after_speech (GArray *all, guint *first)
+{
+  guint i, zeros = 0;
+
+  for (*first = 0; *first < all->len; (*first)++) {
+    if (g_array_index (all, gint16, *first) != 0)
+      break;
+  }
+  for (i = *first; i < all->len; i++)
+    zeros += g_array_index (all, gint16, i) == 0;
+  return zeros;
+}
+
+/* A live caller in 160 ms buffers (longer than the 100 ms pause after
+ * which the caller counts as quiet) is not quiet between them: its audio
+ * reaches the service whole, without silence slipped in. Once it does
+ * stop, silence flows, in real time: not faster than the clock. */
+GST_START_TEST (test_silence_pacing)
+{
+  Peer peer;
+  Call call;
+  g_autoptr (GArray) got = NULL;
+  gint64 deadline, stopped;
+  guint first = 0, zeros = 0;
+
+  START_PEER (peer, "--reply-ms", "300");
+  call_init (&call, &peer, NULL);
+  push_buffers (&call, 1600, 160, TRUE, TRUE);
+  stopped = g_get_monotonic_time ();
+
+  deadline = stopped + DEADLINE_US;
+  while (zeros < RATE / 2 && g_get_monotonic_time () < deadline) {
+    g_usleep (20 * 1000);
+    g_clear_pointer (&got, g_array_unref);
+    got = received_samples (&peer, 1);
+    zeros = zeros_after_speech (got, &first);
+  }
+  fail_unless (zeros >= RATE / 2, "no silence while the caller is quiet");
+  /* Received by now, so sent by now: at most the time since the caller
+   * stopped, and one frame. */
+  fail_unless (zeros
+          <= (g_get_monotonic_time () - stopped) * RATE / G_USEC_PER_SEC
+              + RATE * 32 / 1000,
+      "%u samples of silence %" G_GINT64_FORMAT " ms after the caller stopped",
+      zeros, (g_get_monotonic_time () - stopped) / 1000);
+  fail_unless (first + call.pushed->len <= got->len
+          && memcmp (got->data + first * 2, call.pushed->data,
+                 call.pushed->len * 2)
+              == 0,
+      "the caller's audio did not arrive whole");
+  call_clear (&call);
+  assert_no_peer_errors (&peer);
+  peer_stop (&peer);
+}
+
+GST_END_TEST;
+
+/* A Connect call through kvsdemux in fragment mode: the caller's audio
+ * comes a fragment (~1 s of 64 ms blocks) at once, a fragment's length
+ * apart. The waits between bursts are not pauses: the audio reaches the
+ * service whole, with no silence slipped in between the fragments. */
+GST_START_TEST (test_burst_input)
+{
+  Peer peer;
+  Call call;
+  g_autoptr (GArray) got = NULL;
+  gint64 deadline;
+  guint first = 0, zeros = 0, i;
+
+  START_PEER (peer, "--reply-ms", "300");
+  call_init (&call, &peer, NULL);
+  for (i = 0; i < 3; i++) {
+    gint64 start = g_get_monotonic_time ();
+
+    push_buffers (&call, 1024, 64, TRUE, FALSE);
+    g_usleep (1024 * 1000 - (g_get_monotonic_time () - start));
+  }
+
+  deadline = g_get_monotonic_time () + DEADLINE_US;
+  while (zeros < RATE / 4 && g_get_monotonic_time () < deadline) {
+    g_usleep (20 * 1000);
+    g_clear_pointer (&got, g_array_unref);
+    got = received_samples (&peer, 1);
+    zeros = zeros_after_speech (got, &first);
+  }
+  fail_unless (zeros >= RATE / 4, "no silence after the caller stopped");
+  fail_unless (first + call.pushed->len <= got->len
+          && memcmp (got->data + first * 2, call.pushed->data,
+                 call.pushed->len * 2)
+              == 0,
+      "silence was slipped in between the caller's bursts");
+  call_clear (&call);
+  assert_no_peer_errors (&peer);
+  peer_stop (&peer);
+}
+
+GST_END_TEST;
+
 static Suite *
 novasonic_suite (void)
 {
@@ -706,6 +829,8 @@ novasonic_suite (void)
   tcase_add_test (tc, test_timeout_reconnect);
   tcase_add_test (tc, test_planned_renewal);
   tcase_add_test (tc, test_malformed_output);
+  tcase_add_test (tc, test_silence_pacing);
+  tcase_add_test (tc, test_burst_input);
   return s;
 }
 

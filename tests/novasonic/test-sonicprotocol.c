@@ -1,6 +1,8 @@
 /* Unit tests of the Nova Sonic protocol module: the signing test vector
  * of research/novasonic.md, the input events, output parsing (malformed
- * input included), tool files and the history rules. */
+ * input included), tool files and the history rules; and the in-place
+ * encoding the sender batches audio with (the chunk message, the signed
+ * frames of gst/aws one after the other in one buffer). */
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -292,6 +294,67 @@ test_malformed_events (void)
   g_clear_error (&error);
 }
 
+static SonicOutputEvent *
+parse_payload (const gchar *payload, GError **error)
+{
+  g_autoptr (CpAwsEventMessage) raw = cp_aws_event_message_new ();
+  g_autoptr (GBytes) bytes = g_bytes_new (payload, strlen (payload));
+
+  cp_aws_event_message_set_string (raw, ":message-type", "event");
+  cp_aws_event_message_set_string (raw, ":event-type", "chunk");
+  cp_aws_event_message_set_payload (raw, bytes);
+  return sonic_output_event_parse (raw, error);
+}
+
+/* The compact {"bytes":"..."} the service writes is read without the JSON
+ * parser; every other spelling of the same JSON reads the same, and near
+ * misses are malformed either way. */
+static void
+test_chunk_payload_forms (void)
+{
+  static const gchar json[] =
+      "{\"event\":{\"textOutput\":{\"contentId\":\"c1\","
+      "\"role\":\"USER\",\"content\":\"hi\"}}}";
+  g_autofree gchar *b64 =
+      g_base64_encode ((const guchar *) json, strlen (json));
+  g_autofree gchar *b64_short = g_strndup (b64, strlen (b64) - 1);
+  gchar *good[6], *bad[4];
+  guint i;
+
+  /* Its first character spelt \u0065: only a JSON parser reads that. */
+  g_assert_cmpint (b64[0], ==, 'e');
+  good[0] = g_strdup_printf ("{\"bytes\":\"%s\"}", b64);
+  good[1] = g_strdup_printf ("{ \"bytes\" : \"%s\" }", b64);
+  good[2] = g_strdup_printf ("{\"bytes\":\"%s\",\"p\":\"x\"}", b64);
+  good[3] = g_strdup_printf ("{\"p\":1,\"bytes\":\"%s\"}", b64);
+  good[4] = g_strdup_printf ("{\"bytes\":\"\\u0065%s\"}", b64 + 1);
+  good[5] = g_strdup_printf ("{\"bytes\":\"%s\"}\n", b64);
+  bad[0] = g_strdup_printf ("{\"bytes\":\"%s\"}", b64_short);
+  bad[1] = g_strdup_printf ("{\"bytes\":\"%s\"}}", b64);
+  bad[2] = g_strdup_printf ("{\"bytes\":\"%s=\"}", b64);
+  bad[3] = g_strdup ("{\"bytes\":\"\"}");
+  for (i = 0; i < G_N_ELEMENTS (good); i++) {
+    g_autoptr (SonicOutputEvent) ev = NULL;
+    g_autoptr (GError) error = NULL;
+
+    g_test_message ("good %s", good[i]);
+    ev = parse_payload (good[i], &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (ev->kind, ==, SONIC_OUT_TEXT);
+    g_assert_cmpstr (ev->text, ==, "hi");
+    g_assert_cmpstr (ev->content_id, ==, "c1");
+    g_free (good[i]);
+  }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) error = NULL;
+
+    g_test_message ("bad %s", bad[i]);
+    g_assert_null (parse_payload (bad[i], &error));
+    g_assert_error (error, SONIC_ERROR, SONIC_ERROR_MALFORMED);
+    g_free (bad[i]);
+  }
+}
+
 static void
 test_history (void)
 {
@@ -361,6 +424,189 @@ test_shipped_tools (void)
   g_assert_error (error, SONIC_ERROR, SONIC_ERROR_TOOL);
 }
 
+/* The audio chunk built in place is the message the generic path gives,
+ * wherever it starts in the buffer and whatever the scratch held. */
+static void
+test_audio_chunk_in_place (void)
+{
+  static const gsize lengths[] = {0, 1, 2, 3, 4, 512, 1024, 1025, 4096};
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GString) scratch = g_string_new ("left over");
+  g_autofree guint8 *pcm = g_malloc (4096);
+  guint i;
+
+  for (i = 0; i < 4096; i++)
+    pcm[i] = (guint8) (i * 37 + 11);
+  g_byte_array_append (out, (const guint8 *) "prefix", 6);
+  for (i = 0; i < G_N_ELEMENTS (lengths); i++) {
+    g_autofree gchar *json =
+        sonic_event_audio_input ("prompt-1", "content-1", pcm, lengths[i]);
+    g_autoptr (CpAwsEventMessage) msg = sonic_wrap_event (json);
+    g_autoptr (GBytes) expected = cp_aws_event_message_encode (msg, NULL);
+    g_autoptr (CpAwsEventMessage) decoded = NULL;
+    g_autoptr (GError) error = NULL;
+    gsize start = out->len;
+
+    g_assert_true (sonic_append_audio_chunk (out, scratch, "prompt-1",
+        "content-1", pcm, lengths[i], &error));
+    g_assert_no_error (error);
+    g_assert_cmpmem (out->data + start, out->len - start,
+        g_bytes_get_data (expected, NULL), g_bytes_get_size (expected));
+    decoded = cp_aws_event_message_decode (out->data + start, out->len - start,
+        &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (cp_aws_event_message_get_event_type (decoded), ==,
+        "chunk");
+  }
+  g_assert_cmpmem (out->data, 6, "prefix", 6);
+}
+
+/* A headers section over the limit fails and leaves the buffer as it
+ * was before the message began. */
+static void
+test_message_in_place_limits (void)
+{
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  gsize start;
+
+  g_byte_array_append (out, (const guint8 *) "abc", 3);
+  start = cp_aws_event_stream_begin_message (out);
+  g_assert_cmpuint (start, ==, 3);
+  g_byte_array_set_size (out,
+      out->len + CP_AWS_EVENT_STREAM_MAX_HEADERS_LEN + 1);
+  g_assert_false (cp_aws_event_stream_end_message (out, start,
+      CP_AWS_EVENT_STREAM_MAX_HEADERS_LEN + 1, &error));
+  g_assert_error (error, CP_AWS_EVENT_STREAM_ERROR,
+      CP_AWS_EVENT_STREAM_ERROR_HEADERS_LENGTH);
+  g_assert_cmpuint (out->len, ==, 3);
+}
+
+/* The signature of a frame as the chain defines it, computed with the
+ * one-shot helpers of awscrypto (not the signer's own hashing). */
+static gchar *
+expected_signature (const gchar *prior, gint64 date_ms, const guint8 *inner,
+    gsize inner_len)
+{
+  g_autoptr (CpAwsEventMessage) date_only = cp_aws_event_message_new ();
+  g_autoptr (GByteArray) date_header = g_byte_array_new ();
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (date_ms / 1000);
+  g_autofree gchar *amz = g_date_time_format (dt, "%Y%m%dT%H%M%SZ");
+  g_autofree gchar *day = g_strndup (amz, 8);
+  g_autofree gchar *date_hash = NULL, *payload_hash = NULL, *sts = NULL;
+  guint8 key[CP_AWS_SHA256_LEN], mac[CP_AWS_SHA256_LEN];
+
+  cp_aws_event_message_set_timestamp (date_only, ":date", date_ms);
+  g_assert_true (
+      cp_aws_event_message_encode_headers (date_only, date_header, NULL));
+  date_hash = cp_aws_sha256_hex (date_header->data, date_header->len);
+  payload_hash = cp_aws_sha256_hex (inner, inner_len);
+  sts = g_strdup_printf ("AWS4-HMAC-SHA256-PAYLOAD\n%s\n"
+                         "%s/us-east-1/bedrock/aws4_request\n%s\n%s\n%s",
+      amz, day, prior, date_hash, payload_hash);
+  cp_aws_derive_signing_key ("SECRET", day, "us-east-1", "bedrock", key);
+  cp_aws_hmac_sha256 (key, sizeof (key), sts, strlen (sts), mac);
+  return cp_aws_hex_encode (mac, sizeof (mac));
+}
+
+/* Frames signed one after the other in one buffer (as the sender batches
+ * audio): each is the frame the one-at-a-time signer gives, each chains
+ * on the one before, across a second and across midnight (a new signing
+ * key); a bad date fails, cutting the buffer back, and the chain stays. */
+static void
+test_signed_batch (void)
+{
+  static const gchar seed[] =
+      "f8bc2fe45a51f6c7bebafdf7becbfc1a47900ff20ef2ac10dfaa4ae9dcaf4012";
+  /* 2025-01-01T23:59:59.500Z and on. */
+  static const gint64 dates[] = {G_GINT64_CONSTANT (1735775999500),
+      G_GINT64_CONSTANT (1735775999900), G_GINT64_CONSTANT (1735776000250),
+      G_GINT64_CONSTANT (1735776001000)};
+  g_autoptr (CpAwsEventSigner) batch_signer = NULL;
+  g_autoptr (CpAwsEventSigner) single_signer = NULL;
+  g_autoptr (GByteArray) batch = g_byte_array_new ();
+  g_autoptr (GByteArray) singles = g_byte_array_new ();
+  g_autoptr (GString) scratch = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree gchar *prior = g_strdup (seed);
+  guint8 pcm[640];
+  gsize off = 0, start;
+  guint i;
+
+  for (i = 0; i < sizeof (pcm); i++)
+    pcm[i] = (guint8) i;
+  batch_signer =
+      cp_aws_event_signer_new ("SECRET", "us-east-1", "bedrock", seed, &error);
+  g_assert_no_error (error);
+  single_signer =
+      cp_aws_event_signer_new ("SECRET", "us-east-1", "bedrock", seed, &error);
+  g_assert_no_error (error);
+
+  for (i = 0; i < G_N_ELEMENTS (dates); i++) {
+    /* The last frame is the empty end-of-stream frame. */
+    gboolean end = i == G_N_ELEMENTS (dates) - 1;
+    g_autofree gchar *json =
+        sonic_event_audio_input ("p", "c", pcm, sizeof (pcm) - 64 * i);
+    g_autoptr (CpAwsEventMessage) inner = sonic_wrap_event (json);
+    g_autoptr (GBytes) encoded = cp_aws_event_message_encode (inner, NULL);
+    g_autoptr (GBytes) single = cp_aws_event_signer_sign_message (single_signer,
+        end ? NULL : encoded, dates[i], &error);
+
+    g_assert_no_error (error);
+    g_byte_array_append (singles, g_bytes_get_data (single, NULL),
+        g_bytes_get_size (single));
+    start = cp_aws_event_signer_begin_frame (batch);
+    if (!end)
+      g_assert_true (sonic_append_audio_chunk (batch, scratch, "p", "c", pcm,
+          sizeof (pcm) - 64 * i, NULL));
+    g_assert_true (cp_aws_event_signer_end_frame (batch_signer, batch, start,
+        dates[i], &error));
+    g_assert_no_error (error);
+  }
+  g_assert_cmpmem (batch->data, batch->len, singles->data, singles->len);
+  g_assert_cmpstr (cp_aws_event_signer_get_prior_signature (batch_signer), ==,
+      cp_aws_event_signer_get_prior_signature (single_signer));
+
+  for (i = 0; i < G_N_ELEMENTS (dates); i++) {
+    g_autoptr (CpAwsEventMessage) outer = NULL;
+    g_autofree gchar *want = NULL, *got = NULL;
+    gint64 date_ms = 0;
+    GBytes *payload, *sig;
+    guint32 len32;
+    gsize len;
+
+    g_assert_cmpuint (off + 4, <=, batch->len);
+    memcpy (&len32, batch->data + off, 4);
+    len = GUINT32_FROM_BE (len32);
+    outer = cp_aws_event_message_decode (batch->data + off, len, &error);
+    g_assert_no_error (error);
+    g_assert_true (
+        cp_aws_event_message_get_timestamp (outer, ":date", &date_ms));
+    g_assert_cmpint (date_ms, ==, dates[i]);
+    payload = cp_aws_event_message_get_payload (outer);
+    sig = cp_aws_event_message_get_bytes (outer, ":chunk-signature");
+    g_assert_nonnull (sig);
+    got = cp_aws_hex_encode (g_bytes_get_data (sig, NULL),
+        g_bytes_get_size (sig));
+    want = expected_signature (prior, dates[i],
+        g_bytes_get_data (payload, NULL), g_bytes_get_size (payload));
+    g_assert_cmpstr (got, ==, want);
+    g_free (prior);
+    prior = g_steal_pointer (&got);
+    off += len;
+  }
+  g_assert_cmpuint (off, ==, batch->len);
+
+  start = cp_aws_event_signer_begin_frame (batch);
+  g_assert_false (
+      cp_aws_event_signer_end_frame (batch_signer, batch, start, -1, &error));
+  g_assert_error (error, CP_AWS_EVENT_SIGNER_ERROR,
+      CP_AWS_EVENT_SIGNER_ERROR_INVALID_DATE);
+  g_assert_cmpuint (batch->len, ==, off);
+  g_assert_cmpstr (cp_aws_event_signer_get_prior_signature (batch_signer), ==,
+      prior);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -373,7 +619,14 @@ main (int argc, char **argv)
   g_test_add_func ("/novasonic/protocol/output-events", test_output_events);
   g_test_add_func ("/novasonic/protocol/malformed-events",
       test_malformed_events);
+  g_test_add_func ("/novasonic/protocol/chunk-payload-forms",
+      test_chunk_payload_forms);
   g_test_add_func ("/novasonic/protocol/history", test_history);
   g_test_add_func ("/novasonic/protocol/shipped-tools", test_shipped_tools);
+  g_test_add_func ("/novasonic/protocol/audio-chunk-in-place",
+      test_audio_chunk_in_place);
+  g_test_add_func ("/novasonic/protocol/message-in-place-limits",
+      test_message_in_place_limits);
+  g_test_add_func ("/novasonic/protocol/signed-batch", test_signed_batch);
   return g_test_run ();
 }
