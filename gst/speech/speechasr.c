@@ -10,8 +10,12 @@
  * audio of one utterance, starting a little before the detected onset. */
 #include "speech/speechasr.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstrict-prototypes"
@@ -27,6 +31,17 @@
 #define FRAMES_PER_SECOND 100
 #define MAX_IDLE_DECODERS 8
 #define GRAMMAR_SEARCH "cp-grammar"
+/* Grammar-only models cp_speech_model_get_grammar() keeps alive, each with
+ * its decoder pool, for the vocabularies asked for most recently. */
+#define GRAMMAR_MODELS_KEPT 4
+/* pocketsphinx 5prealpha makes the feature buffer growable only when it
+ * builds a language-model search, and the buffer's layout decides where
+ * the live cepstral mean is updated: a grammar-only decoder loads this
+ * empty language model (then drops its search) so that it scores exactly
+ * as a full model's decoder does. */
+#define PLACEHOLDER_SEARCH "cp-placeholder"
+#define PLACEHOLDER_LM \
+  "\\data\\\nngram 1=2\n\n\\1-grams:\n-0.3010 </s>\n-99 <s>\n\n\\end\\\n"
 /* Audio kept before the VAD's onset: weak initial consonants precede the
  * frames the VAD scores as speech. */
 #define ONSET_PAD_MS 250
@@ -40,8 +55,12 @@ struct _CpSpeechModel
 {
   gatomicrefcount ref;
   gchar *hmm;
-  gchar *lm;
-  gchar *dict;
+  gchar *lm; /* NULL: grammar-only */
+  gchar *dict; /* the full dictionary */
+  /* grammar-only: the full dictionary's lines for the vocabulary, and the
+   * vocabulary's words, sorted and joined by spaces */
+  gchar *vocabulary_dict;
+  gchar *vocabulary_key;
   GMutex lock;
   GQueue idle;
 };
@@ -172,19 +191,9 @@ check_model_path (const gchar *path, GFileTest test, GError **error)
   return FALSE;
 }
 
-/**
- * cp_speech_model_new:
- * @model_dir: (nullable): a directory holding the acoustic model `en-us/`,
- * `en-us.lm.bin` and `cmudict-en-us.dict`; NULL for the default
- * @error: return location for an error
- *
- * Checks the model files; decoders are loaded on first use or by
- * cp_speech_model_preload().
- *
- * Returns: (transfer full): the model, or NULL with @error set.
- */
-CpSpeechModel *
-cp_speech_model_new (const gchar *model_dir, GError **error)
+/* The model files of @model_dir, checked; *lm only when @lm is given. */
+static CpSpeechModel *
+model_alloc (const gchar *model_dir, gboolean with_lm, GError **error)
 {
   g_autofree gchar *hmm = NULL, *lm = NULL, *dict = NULL;
   CpSpeechModel *model;
@@ -193,10 +202,11 @@ cp_speech_model_new (const gchar *model_dir, GError **error)
   if (model_dir == NULL)
     model_dir = cp_speech_model_default_dir ();
   hmm = g_build_filename (model_dir, "en-us", NULL);
-  lm = g_build_filename (model_dir, "en-us.lm.bin", NULL);
   dict = g_build_filename (model_dir, "cmudict-en-us.dict", NULL);
+  if (with_lm)
+    lm = g_build_filename (model_dir, "en-us.lm.bin", NULL);
   if (!check_model_path (hmm, G_FILE_TEST_IS_DIR, error)
-      || !check_model_path (lm, G_FILE_TEST_IS_REGULAR, error)
+      || (lm != NULL && !check_model_path (lm, G_FILE_TEST_IS_REGULAR, error))
       || !check_model_path (dict, G_FILE_TEST_IS_REGULAR, error))
     return NULL;
 
@@ -208,6 +218,253 @@ cp_speech_model_new (const gchar *model_dir, GError **error)
   g_mutex_init (&model->lock);
   g_queue_init (&model->idle);
   return model;
+}
+
+/**
+ * cp_speech_model_new:
+ * @model_dir: (nullable): a directory holding the acoustic model `en-us/`,
+ * `en-us.lm.bin` and `cmudict-en-us.dict`; NULL for the default
+ * @error: return location for an error
+ *
+ * Checks the model files; decoders are loaded on first use or by
+ * cp_speech_model_preload(). Recognizers of this model take any English
+ * (the open vocabulary) or, once given one, a grammar.
+ *
+ * Returns: (transfer full): the model, or NULL with @error set.
+ */
+CpSpeechModel *
+cp_speech_model_new (const gchar *model_dir, GError **error)
+{
+  return model_alloc (model_dir, TRUE, error);
+}
+
+static GStrv
+split_words (const gchar *phrase)
+{
+  g_autofree gchar *lower = g_ascii_strdown (phrase, -1);
+  g_auto (GStrv) tokens = g_strsplit_set (lower, " \t\n", -1);
+  GPtrArray *words = g_ptr_array_new ();
+  guint i;
+
+  for (i = 0; tokens[i] != NULL; i++) {
+    if (tokens[i][0] != '\0')
+      g_ptr_array_add (words, g_strdup (tokens[i]));
+  }
+  g_ptr_array_add (words, NULL);
+  return (GStrv) g_ptr_array_free (words, FALSE);
+}
+
+/* A phrase's words must be dictionary words: letters and apostrophes. */
+static gboolean
+check_phrase_spelling (const gchar *phrase, gchar **words, GError **error)
+{
+  guint i;
+
+  if (words[0] == NULL) {
+    g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
+        "The phrase \"%s\" has no words", phrase);
+    return FALSE;
+  }
+  for (i = 0; words[i] != NULL; i++) {
+    const gchar *p;
+
+    for (p = words[i]; *p != '\0'; p++) {
+      if (!g_ascii_isalpha (*p) && *p != '\'') {
+        g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
+            "The phrase \"%s\" has a word with a character other than a "
+            "letter or an apostrophe: \"%s\"",
+            phrase, words[i]);
+        return FALSE;
+      }
+    }
+  }
+  return TRUE;
+}
+
+static void
+set_missing_word_error (GError **error, const gchar *word, const gchar *phrase,
+    gboolean grammar_only)
+{
+  g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
+      "The word \"%s\" of the phrase \"%s\" is not in the %s", word, phrase,
+      grammar_only ? "vocabulary the grammar-only model was made for"
+                   : "pronunciation dictionary");
+}
+
+static gint
+compare_strings (const void *a, const void *b)
+{
+  return strcmp (*(const gchar *const *) a, *(const gchar *const *) b);
+}
+
+/* Sorted, space-separated: the same set of words gives the same key. */
+static gchar *
+vocabulary_key (GHashTable *words)
+{
+  g_autofree gpointer *keys = NULL;
+  guint n;
+
+  keys = g_hash_table_get_keys_as_array (words, &n);
+  qsort (keys, n, sizeof (gpointer), compare_strings);
+  return g_strjoinv (" ", (gchar **) keys);
+}
+
+/* Every word of @phrases, checked for spelling. Returns the words as a
+ * set, or NULL with @error set. */
+static GHashTable *
+vocabulary_words (const gchar *const *phrases, GError **error)
+{
+  g_autoptr (GHashTable) words =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  guint i, j;
+
+  if (phrases[0] == NULL) {
+    g_set_error_literal (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
+        "No phrases given");
+    return NULL;
+  }
+  for (i = 0; phrases[i] != NULL; i++) {
+    g_auto (GStrv) split = split_words (phrases[i]);
+
+    if (!check_phrase_spelling (phrases[i], split, error))
+      return NULL;
+    for (j = 0; split[j] != NULL; j++)
+      g_hash_table_add (words, g_steal_pointer (&split[j]));
+  }
+  return g_steal_pointer (&words);
+}
+
+/* Lines of the form "word phones" or "word(2) phones": @line_len bytes
+ * from @line. Returns the length of the word without its variant. */
+static gsize
+dictionary_base_word (const gchar *line, gsize line_len)
+{
+  gsize len = 0;
+
+  while (len < line_len && !g_ascii_isspace (line[len]))
+    len++;
+  if (len > 2 && line[len - 1] == ')') {
+    gsize open = len - 1;
+
+    while (open > 0 && line[open] != '(')
+      open--;
+    if (open > 0)
+      len = open;
+  }
+  return len;
+}
+
+/* The lines of the dictionary at @path whose word is in @words, with its
+ * alternate pronunciations, in the file's order (a variant must follow
+ * its base word); the words found are added to @found. */
+static gchar *
+extract_dictionary (const gchar *path, GHashTable *words, GHashTable *found,
+    GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GMappedFile) file = g_mapped_file_new (path, FALSE, &local);
+  g_autoptr (GString) out = g_string_new (NULL);
+  const gchar *p, *end;
+
+  if (file == NULL) {
+    g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_MODEL,
+        "Cannot read the pronunciation dictionary: %s", local->message);
+    return NULL;
+  }
+  p = g_mapped_file_get_contents (file);
+  end = p + g_mapped_file_get_length (file);
+  while (p != NULL && p < end) {
+    const gchar *eol = memchr (p, '\n', end - p);
+    gchar word[128];
+    gsize len;
+
+    if (eol == NULL)
+      eol = end;
+    len = dictionary_base_word (p, eol - p);
+    if (len > 0 && len < sizeof (word)) {
+      gsize i;
+
+      for (i = 0; i < len; i++)
+        word[i] = g_ascii_tolower (p[i]);
+      word[len] = '\0';
+      if (g_hash_table_contains (words, word)) {
+        g_hash_table_add (found, g_strdup (word));
+        g_string_append_len (out, p, eol - p);
+        g_string_append_c (out, '\n');
+      }
+    }
+    p = eol + 1;
+  }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* The first word of @phrases (in order) that @found lacks, as an error. */
+static void
+set_first_missing_error (const gchar *const *phrases, GHashTable *found,
+    GError **error)
+{
+  guint i, j;
+
+  for (i = 0; phrases[i] != NULL; i++) {
+    g_auto (GStrv) split = split_words (phrases[i]);
+
+    for (j = 0; split[j] != NULL; j++) {
+      if (!g_hash_table_contains (found, split[j])) {
+        set_missing_word_error (error, split[j], phrases[i], FALSE);
+        return;
+      }
+    }
+  }
+  g_assert_not_reached ();
+}
+
+/**
+ * cp_speech_model_new_grammar:
+ * @model_dir: (nullable): as for cp_speech_model_new(); the language model
+ * is not needed
+ * @phrases: NULL-terminated: every phrase that recognizers of the model
+ * will be given, e.g. all the phrases of an IVR's states
+ * @error: return location for an error
+ *
+ * A model for grammar-mode recognition only, much smaller and faster to
+ * load than a full one: no language model, and a dictionary of just the
+ * words of @phrases (with their alternate pronunciations) taken from the
+ * full dictionary. Its recognizers hear nothing until given phrases or a
+ * JSGF grammar, whose words must all come from @phrases. Recognition of a
+ * grammar is the same as with the full model.
+ *
+ * Returns: (transfer full): the model, or NULL with @error set: a
+ * #CP_SPEECH_ERROR_GRAMMAR naming the phrase and the word when a word is
+ * not in the pronunciation dictionary or is not spelt with letters and
+ * apostrophes only.
+ */
+CpSpeechModel *
+cp_speech_model_new_grammar (const gchar *model_dir,
+    const gchar *const *phrases, GError **error)
+{
+  g_autoptr (GHashTable) words = NULL, found = NULL;
+  g_autoptr (CpSpeechModel) model = NULL;
+  g_autofree gchar *dict = NULL;
+
+  g_return_val_if_fail (phrases != NULL, NULL);
+
+  words = vocabulary_words (phrases, error);
+  if (words == NULL)
+    return NULL;
+  model = model_alloc (model_dir, FALSE, error);
+  if (model == NULL)
+    return NULL;
+  found = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  dict = extract_dictionary (model->dict, words, found, error);
+  if (dict == NULL)
+    return NULL;
+  if (g_hash_table_size (found) < g_hash_table_size (words)) {
+    set_first_missing_error (phrases, found, error);
+    return NULL;
+  }
+  model->vocabulary_dict = g_steal_pointer (&dict);
+  model->vocabulary_key = vocabulary_key (words);
+  return g_steal_pointer (&model);
 }
 
 /**
@@ -230,6 +487,56 @@ cp_speech_model_get_default (GError **error)
     ret = cp_speech_model_ref (model);
   g_mutex_unlock (&lock);
   return ret;
+}
+
+/**
+ * cp_speech_model_get_grammar:
+ * @phrases: as for cp_speech_model_new_grammar()
+ *
+ * As cp_speech_model_new_grammar() in the default directory, shared: the
+ * streams of one vocabulary (the same set of words) share a decoder pool.
+ * The process keeps the models of the last few vocabularies asked for,
+ * so that calls that follow one another reuse loaded decoders.
+ *
+ * Returns: (transfer full): the model, or NULL with @error set.
+ */
+CpSpeechModel *
+cp_speech_model_get_grammar (const gchar *const *phrases, GError **error)
+{
+  static GMutex lock;
+  static GQueue kept = G_QUEUE_INIT; /* most recently asked first */
+  g_autoptr (GHashTable) words = NULL;
+  g_autofree gchar *key = NULL;
+  CpSpeechModel *model = NULL;
+  GList *l;
+
+  g_return_val_if_fail (phrases != NULL, NULL);
+
+  words = vocabulary_words (phrases, error);
+  if (words == NULL)
+    return NULL;
+  key = vocabulary_key (words);
+  g_mutex_lock (&lock);
+  for (l = kept.head; l != NULL; l = l->next) {
+    CpSpeechModel *m = l->data;
+
+    if (strcmp (m->vocabulary_key, key) == 0) {
+      g_queue_unlink (&kept, l);
+      g_queue_push_head_link (&kept, l);
+      model = cp_speech_model_ref (m);
+      break;
+    }
+  }
+  if (model == NULL) {
+    model = cp_speech_model_new_grammar (NULL, phrases, error);
+    if (model != NULL) {
+      g_queue_push_head (&kept, cp_speech_model_ref (model));
+      if (g_queue_get_length (&kept) > GRAMMAR_MODELS_KEPT)
+        cp_speech_model_unref (g_queue_pop_tail (&kept));
+    }
+  }
+  g_mutex_unlock (&lock);
+  return model;
 }
 
 CpSpeechModel *
@@ -259,11 +566,58 @@ cp_speech_model_unref (CpSpeechModel *model)
   g_free (model->hmm);
   g_free (model->lm);
   g_free (model->dict);
+  g_free (model->vocabulary_dict);
+  g_free (model->vocabulary_key);
   g_free (model);
 }
 
+static gboolean
+model_is_grammar_only (const CpSpeechModel *model)
+{
+  return model->lm == NULL;
+}
+
+/* A private copy of @text in the temporary directory, named from
+ * @template; the caller removes it. */
+static gchar *
+write_private_file (const gchar *template, const gchar *text, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree gchar *path = NULL;
+  gsize len = strlen (text), done = 0;
+  gint fd, err = 0;
+
+  fd = g_file_open_tmp (template, &path, &local);
+  if (fd < 0) {
+    g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_MODEL,
+        "Cannot write the grammar-only model's files: %s", local->message);
+    return NULL;
+  }
+  while (done < len && err == 0) {
+    gssize n = write (fd, text + done, len - done);
+
+    if (n >= 0)
+      done += n;
+    else if (errno != EINTR)
+      err = errno;
+  }
+  if (close (fd) < 0 && err == 0)
+    err = errno;
+  if (err != 0) {
+    g_unlink (path);
+    g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_MODEL,
+        "Cannot write the grammar-only model's file \"%s\": %s", path,
+        g_strerror (err));
+    return NULL;
+  }
+  return g_steal_pointer (&path);
+}
+
+/* @lm NULL: a decoder without a search until it is given a grammar;
+ * @placeholder_lm: see PLACEHOLDER_LM. */
 static ps_decoder_t *
-load_decoder (CpSpeechModel *model, GError **error)
+init_decoder (const gchar *hmm, const gchar *lm, const gchar *dict,
+    const gchar *placeholder_lm, GError **error)
 {
   g_autoptr (GString) capture = g_string_new (NULL);
   cmd_ln_t *config;
@@ -273,21 +627,55 @@ load_decoder (CpSpeechModel *model, GError **error)
   capture_begin (capture);
   /* Our VAD cuts utterances; pocketsphinx's silence removal would shift
    * its frame numbers away from the input's time line. */
-  config = cmd_ln_init (NULL, ps_args (), TRUE, "-hmm", model->hmm, "-lm",
-      model->lm, "-dict", model->dict, "-remove_silence", "no", "-samprate",
-      "16000", NULL);
+  config = cmd_ln_init (NULL, ps_args (), TRUE, "-hmm", hmm, "-dict", dict,
+      "-remove_silence", "no", "-samprate", "16000", NULL);
+  if (config != NULL && lm != NULL)
+    cmd_ln_set_str_r (config, "-lm", lm);
   if (config != NULL) {
     ps = ps_init (config);
     cmd_ln_free_r (config);
   }
+  if (ps != NULL && placeholder_lm != NULL
+      && (ps_set_lm_file (ps, PLACEHOLDER_SEARCH, placeholder_lm) < 0
+          || ps_unset_search (ps, PLACEHOLDER_SEARCH) < 0))
+    g_clear_pointer (&ps, ps_free);
   if (ps == NULL)
     g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_MODEL,
-        "pocketsphinx could not load the model in \"%s\": %s", model->hmm,
+        "pocketsphinx could not load the model in \"%s\": %s", hmm,
         capture_end (capture));
   else
     capture_end (capture);
   g_mutex_unlock (&decoder_load_lock);
   return ps;
+}
+
+/* The model's dictionary and the placeholder language model are written
+ * for the load and removed after it: pocketsphinx reads them at once. */
+static ps_decoder_t *
+load_grammar_decoder (CpSpeechModel *model, GError **error)
+{
+  g_autofree gchar *dict = NULL, *lm = NULL;
+  ps_decoder_t *ps = NULL;
+
+  dict = write_private_file ("callpipe-asr-XXXXXX.dict", model->vocabulary_dict,
+      error);
+  if (dict != NULL)
+    lm = write_private_file ("callpipe-asr-XXXXXX.lm", PLACEHOLDER_LM, error);
+  if (lm != NULL)
+    ps = init_decoder (model->hmm, NULL, dict, lm, error);
+  if (dict != NULL)
+    g_unlink (dict);
+  if (lm != NULL)
+    g_unlink (lm);
+  return ps;
+}
+
+static ps_decoder_t *
+load_decoder (CpSpeechModel *model, GError **error)
+{
+  if (model_is_grammar_only (model))
+    return load_grammar_decoder (model, error);
+  return init_decoder (model->hmm, model->lm, model->dict, NULL, error);
 }
 
 static ps_decoder_t *
@@ -386,7 +774,8 @@ cp_speech_recognizer_new (CpSpeechModel *model, guint rate, GError **error)
   rec = g_new0 (CpSpeechRecognizer, 1);
   rec->model = cp_speech_model_ref (model);
   rec->ps = ps;
-  rec->default_search = only_search_name (ps);
+  if (!model_is_grammar_only (model))
+    rec->default_search = only_search_name (ps);
   rec->rate = rate;
   rec->factor = MODEL_RATE / rate;
   rec->vad = cp_speech_vad_new (rate);
@@ -409,7 +798,8 @@ cp_speech_recognizer_free (CpSpeechRecognizer *rec)
   if (rec->in_utt)
     ps_end_utt (rec->ps);
   if (rec->has_grammar) {
-    ps_set_search (rec->ps, rec->default_search);
+    if (rec->default_search != NULL)
+      ps_set_search (rec->ps, rec->default_search);
     ps_unset_search (rec->ps, GRAMMAR_SEARCH);
   }
   release_decoder (rec->model, rec->ps);
@@ -470,6 +860,17 @@ cp_speech_recognizer_set_partial_interval (CpSpeechRecognizer *rec, guint ms)
   rec->partial_interval16 = ms * (MODEL_RATE / 1000);
 }
 
+/* After a grammar was refused: the open vocabulary, or with a grammar-only
+ * model the previous grammar. */
+static void
+restore_search (CpSpeechRecognizer *rec)
+{
+  if (rec->default_search != NULL)
+    ps_set_search (rec->ps, rec->default_search);
+  else if (rec->has_grammar)
+    ps_set_search (rec->ps, GRAMMAR_SEARCH);
+}
+
 /**
  * cp_speech_recognizer_set_grammar:
  * @jsgf: a JSGF grammar whose first public rule is what callers may say
@@ -501,7 +902,7 @@ cp_speech_recognizer_set_grammar (CpSpeechRecognizer *rec, const gchar *jsgf,
   if (ret < 0) {
     g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
         "pocketsphinx rejected the JSGF grammar: %s", capture_end (capture));
-    ps_set_search (rec->ps, rec->default_search);
+    restore_search (rec);
     return FALSE;
   }
   capture_end (capture);
@@ -515,51 +916,19 @@ check_phrase_words (CpSpeechRecognizer *rec, const gchar *phrase, gchar **words,
 {
   guint i;
 
-  if (words[0] == NULL) {
-    g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
-        "The phrase \"%s\" has no words", phrase);
+  if (!check_phrase_spelling (phrase, words, error))
     return FALSE;
-  }
   for (i = 0; words[i] != NULL; i++) {
-    const gchar *p;
-    char *pron;
+    char *pron = ps_lookup_word (rec->ps, words[i]);
 
-    for (p = words[i]; *p != '\0'; p++) {
-      if (!g_ascii_isalpha (*p) && *p != '\'') {
-        g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
-            "The phrase \"%s\" has a word with a character other than a "
-            "letter or an apostrophe: \"%s\"",
-            phrase, words[i]);
-        return FALSE;
-      }
-    }
-    pron = ps_lookup_word (rec->ps, words[i]);
     if (pron == NULL) {
-      g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
-          "The word \"%s\" of the phrase \"%s\" is not in the pronunciation "
-          "dictionary",
-          words[i], phrase);
+      set_missing_word_error (error, words[i], phrase,
+          model_is_grammar_only (rec->model));
       return FALSE;
     }
     ckd_free (pron);
   }
   return TRUE;
-}
-
-static GStrv
-split_words (const gchar *phrase)
-{
-  g_autofree gchar *lower = g_ascii_strdown (phrase, -1);
-  g_auto (GStrv) tokens = g_strsplit_set (lower, " \t\n", -1);
-  GPtrArray *words = g_ptr_array_new ();
-  guint i;
-
-  for (i = 0; tokens[i] != NULL; i++) {
-    if (tokens[i][0] != '\0')
-      g_ptr_array_add (words, g_strdup (tokens[i]));
-  }
-  g_ptr_array_add (words, NULL);
-  return (GStrv) g_ptr_array_free (words, FALSE);
 }
 
 /* One path of words per phrase from the start state to the final state,
@@ -645,7 +1014,7 @@ cp_speech_recognizer_set_phrases (CpSpeechRecognizer *rec,
   if (ret < 0) {
     g_set_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
         "pocketsphinx rejected the phrases: %s", capture_end (capture));
-    ps_set_search (rec->ps, rec->default_search);
+    restore_search (rec);
     return FALSE;
   }
   capture_end (capture);
@@ -790,6 +1159,12 @@ start_utterance (CpSpeechRecognizer *rec, guint64 onset16, GError **error)
   guint64 start16 = onset16 > pad16 ? onset16 - pad16 : 0;
 
   start16 = CLAMP (start16, preroll_start, rec->pos16);
+  if (model_is_grammar_only (rec->model) && !rec->has_grammar) {
+    g_set_error_literal (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR,
+        "A recognizer of a grammar-only model heard speech before it was "
+        "given phrases or a grammar");
+    return FALSE;
+  }
   /* A new stream per utterance: frame numbers count from its start. */
   if (ps_start_stream (rec->ps) < 0 || ps_start_utt (rec->ps) < 0) {
     g_set_error_literal (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_DECODE,

@@ -40,7 +40,12 @@ typedef struct _CpSpeechRecognizer CpSpeechRecognizer;
 const gchar        *cp_speech_model_default_dir  (void);
 CpSpeechModel      *cp_speech_model_new          (const gchar    *model_dir,
                                                   GError        **error);
+CpSpeechModel      *cp_speech_model_new_grammar  (const gchar    *model_dir,
+                                                  const gchar * const *phrases,
+                                                  GError        **error);
 CpSpeechModel      *cp_speech_model_get_default  (GError        **error);
+CpSpeechModel      *cp_speech_model_get_grammar  (const gchar * const *phrases,
+                                                  GError        **error);
 CpSpeechModel      *cp_speech_model_ref          (CpSpeechModel  *model);
 void                cp_speech_model_unref        (CpSpeechModel  *model);
 gboolean            cp_speech_model_preload      (CpSpeechModel  *model,

@@ -104,6 +104,7 @@ typedef struct
 struct _CpSpeechDialogWorkflow
 {
   gatomicrefcount ref;
+  gchar *source; /* for errors */
   gchar *name;
   gchar *greeting;
   gdouble threshold;
@@ -1247,6 +1248,7 @@ check_vocabulary (CpSpeechDialogWorkflow *wf, const gchar *source,
 static void
 workflow_free (CpSpeechDialogWorkflow *wf)
 {
+  g_free (wf->source);
   g_free (wf->name);
   g_free (wf->greeting);
   g_ptr_array_unref (wf->reprompts);
@@ -1320,6 +1322,7 @@ cp_speech_dialog_workflow_new_from_data (const gchar *data, gsize len,
 
   wf = g_new0 (CpSpeechDialogWorkflow, 1);
   g_atomic_ref_count_init (&wf->ref);
+  wf->source = g_strdup (source);
   wf->threshold = DEFAULT_THRESHOLD;
   wf->max_retries = DEFAULT_MAX_RETRIES;
   wf->reprompts = g_ptr_array_new_with_free_func (g_free);
@@ -2072,6 +2075,110 @@ cp_speech_dialog_get_phrases (CpSpeechDialog *dialog)
   }
   g_ptr_array_add (phrases, NULL);
   return (GStrv) g_ptr_array_free (phrases, FALSE);
+}
+
+/**
+ * cp_speech_dialog_workflow_get_vocabulary:
+ *
+ * Returns: (transfer full): every phrase a conversation of @workflow may
+ * listen for, in any state: its examples and keywords, the digit words
+ * and the yes/no phrases. A grammar-only recognizer model of these
+ * (cp_speech_model_get_grammar()) takes every grammar of
+ * cp_speech_dialog_get_phrases() and cp_speech_dialog_get_jsgf().
+ */
+GStrv
+cp_speech_dialog_workflow_get_vocabulary (CpSpeechDialogWorkflow *workflow)
+{
+  g_autoptr (GHashTable) seen = NULL;
+  GPtrArray *phrases;
+  guint i, j, k;
+
+  g_return_val_if_fail (workflow != NULL, NULL);
+
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
+  phrases = g_ptr_array_new ();
+  for (i = 0; i < workflow->intents->len; i++) {
+    Intent *intent = workflow->intents->pdata[i];
+    GPtrArray *lists[] = {intent->examples, intent->keywords};
+
+    for (k = 0; k < G_N_ELEMENTS (lists); k++) {
+      for (j = 0; j < lists[k]->len; j++)
+        add_phrase (phrases, seen, ((Pattern *) lists[k]->pdata[j])->asr);
+    }
+  }
+  for (i = 0; i < G_N_ELEMENTS (digit_words); i++)
+    add_phrase (phrases, seen, digit_words[i]);
+  add_phrase (phrases, seen, "oh");
+  for (i = 0; yes_no_phrases[i] != NULL; i++)
+    add_phrase (phrases, seen, yes_no_phrases[i]);
+  g_ptr_array_add (phrases, NULL);
+  return (GStrv) g_ptr_array_free (phrases, FALSE);
+}
+
+/* The example or keyword with a word outside the dictionary, named as
+ * check_vocabulary() names it; each is tried alone, on this error path
+ * only. */
+static void
+find_unknown_word (CpSpeechDialogWorkflow *wf, GError **error)
+{
+  guint i, j, k;
+
+  for (i = 0; i < wf->intents->len; i++) {
+    Intent *intent = wf->intents->pdata[i];
+    GPtrArray *lists[] = {intent->examples, intent->keywords};
+
+    for (k = 0; k < G_N_ELEMENTS (lists); k++) {
+      for (j = 0; j < lists[k]->len; j++) {
+        Pattern *p = lists[k]->pdata[j];
+        const gchar *phrase[] = {p->asr, NULL};
+        g_autoptr (CpSpeechModel) model = NULL;
+        g_autoptr (GError) local = NULL;
+
+        model = cp_speech_model_new_grammar (NULL, phrase, &local);
+        if (model == NULL) {
+          g_propagate_prefixed_error (error, g_steal_pointer (&local),
+              "%s: %s: ", wf->source, p->path);
+          return;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * cp_speech_dialog_workflow_get_model:
+ *
+ * The recognizer model for conversations of @workflow: the process's
+ * shared grammar-only model (cp_speech_model_get_grammar()) of
+ * cp_speech_dialog_workflow_get_vocabulary(), a fraction of the full
+ * model's memory and load time per stream.
+ *
+ * Returns: (transfer full): the model, or NULL with @error set; a word
+ * outside the pronunciation dictionary is named with the source, the JSON
+ * path and the phrase, as cp_speech_dialog_workflow_load() names it when
+ * given a model.
+ */
+CpSpeechModel *
+cp_speech_dialog_workflow_get_model (CpSpeechDialogWorkflow *workflow,
+    GError **error)
+{
+  g_auto (GStrv) vocabulary = NULL;
+  g_autoptr (GError) local = NULL;
+  CpSpeechModel *model;
+
+  g_return_val_if_fail (workflow != NULL, NULL);
+
+  vocabulary = cp_speech_dialog_workflow_get_vocabulary (workflow);
+  model =
+      cp_speech_model_get_grammar ((const gchar *const *) vocabulary, &local);
+  if (model != NULL)
+    return model;
+  if (g_error_matches (local, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR))
+    find_unknown_word (workflow, error);
+  if (error == NULL || *error == NULL)
+    g_propagate_prefixed_error (error, g_steal_pointer (&local),
+        "%s: ", workflow->source);
+  return NULL;
 }
 
 /**

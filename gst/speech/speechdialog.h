@@ -66,6 +66,11 @@ void          cp_speech_dialog_workflow_unref
                                           (CpSpeechDialogWorkflow *workflow);
 const gchar  *cp_speech_dialog_workflow_get_name
                                           (CpSpeechDialogWorkflow *workflow);
+GStrv         cp_speech_dialog_workflow_get_vocabulary
+                                          (CpSpeechDialogWorkflow *workflow);
+CpSpeechModel *cp_speech_dialog_workflow_get_model
+                                          (CpSpeechDialogWorkflow *workflow,
+                                           GError              **error);
 
 CpSpeechDialog      *cp_speech_dialog_new (CpSpeechDialogWorkflow *workflow);
 void                 cp_speech_dialog_free (CpSpeechDialog       *dialog);

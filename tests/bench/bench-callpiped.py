@@ -3,7 +3,7 @@
 calls one core carries with their memory per call.
 
   bench-callpiped.py BUILD_DIR SOURCE_DIR [--requests N] [--bridged 25,50,100]
-                     [--local 2,4] [--window S]
+                     [--blocks 128,64] [--local 2,4] [--window S]
 
 Three parts, each against its own callpiped on 127.0.0.1 (port 0):
 
@@ -11,12 +11,17 @@ Three parts, each against its own callpiped on 127.0.0.1 (port 0):
   connection, each starting a media-record call of 0.5 s of audio (a
   pipeline that starts quickly); p50/p99 of the time to the 202.
 - bridged calls: [bot] backend = bedrock against tests/novasonic/sonicpeer.py
-  (Debian's /usr/bin/python3 with python3-h2). Each call plays a 16 kHz WAV
-  (1 s of tone, 2 s of silence, repeated) in real time, resamples it, frames
-  it as Nova Sonic events to the peer and records the peer's spoken replies;
+  (Debian's /usr/bin/python3 with python3-h2). Each call plays a WAV (1 s
+  of tone, 2 s of silence, repeated; 8 kHz like Connect's audio, or
+  --media-rate) in real time, resamples it to 16 kHz, frames it as Nova
+  Sonic events to the peer and records the peer's spoken replies;
   no local speech recognition. For each count N: N calls started, all
   running, then callpiped's CPU time and RSS are sampled over --window
-  seconds (and the peer's CPU, which may be the bottleneck).
+  seconds (and the peer's CPU, which may be the bottleneck). --blocks
+  gives the caller's buffer sizes to run: 64 is Connect's KVS block (512
+  samples at 8 kHz), cut by audiobuffersplit in a copy of
+  connect-bot-media; 0 keeps wavparse's own buffers (4096 bytes: 256 ms at
+  8 kHz, 128 ms at 16 kHz).
 - local-bot calls: [bot] backend = local (VAD, pocketsphinx, dialog, flite),
   the caller's question spoken by flite (ttssrc), repeated.
 
@@ -34,6 +39,7 @@ import http.client
 import json
 import math
 import os
+import re
 import statistics
 import struct
 import subprocess
@@ -204,11 +210,12 @@ def bench_post(args, tmp, env):
 def bench_calls(args, tmp, env, name, config, media, counts, peer_pid):
     rows = []
     for n in counts:
-        d = Daemon(args, tmp, "%s-%d" % (name, n), config, env)
+        tag = re.sub(r"[^A-Za-z0-9]+", "-", name)
+        d = Daemon(args, tmp, "%s-%d" % (tag, n), config, env)
         try:
             time.sleep(1)
             idle_rss = rss_kb(d.proc.pid)
-            ids = [d.start_call(media, "%s-%d-%d" % (name, n, i))
+            ids = [d.start_call(media, "%s-%d-%d" % (tag, n, i))
                    for i in range(n)]
             d.wait(ids, ("running", "ended", "failed"), 60)
             time.sleep(args.settle)
@@ -241,6 +248,24 @@ def bench_calls(args, tmp, env, name, config, media, counts, peer_pid):
     return rows
 
 
+def pipelines_with_blocks(args, tmp, block_ms):
+    """A copy of pipelines/ whose connect-bot-media delivers the caller's
+    audio in @block_ms buffers."""
+    src = os.path.join(args.source, "pipelines")
+    dst = os.path.join(tmp, "pipelines-%dms" % block_ms)
+    subprocess.run(["cp", "-r", src, dst], check=True)
+    path = os.path.join(dst, "connect-bot-media.pipeline")
+    with open(path) as f:
+        text = f.read()
+    split = ("! audiobuffersplit output-buffer-duration=%d/1000\n"
+             "  ! identity sync=true" % block_ms)
+    if "! identity sync=true" not in text:
+        raise RuntimeError("connect-bot-media has no identity sync=true")
+    with open(path, "w") as f:
+        f.write(text.replace("! identity sync=true", split, 1))
+    return dst
+
+
 def start_peer(args):
     peer = subprocess.Popen(
         ["/usr/bin/python3",
@@ -261,6 +286,11 @@ def main():
     p.add_argument("source")
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--bridged", default="25,50,100")
+    p.add_argument("--blocks", default="64",
+                   help="caller buffer sizes (ms) for the bridged calls; "
+                        "0: wavparse's own")
+    p.add_argument("--media-rate", type=int, default=8000,
+                   help="the bridged calls' WAV rate")
     p.add_argument("--local", default="2,4")
     p.add_argument("--window", type=float, default=8.0)
     p.add_argument("--settle", type=float, default=3.0)
@@ -282,12 +312,22 @@ def main():
         peer, peer_port = start_peer(args)
         seconds = args.window + args.settle + 60
         tones = os.path.join(tmp, "tones.wav")
-        tone_wav(tones, seconds)
-        rows = bench_calls(
-            args, tmp, env, "bridged",
-            "[bot]\nbackend = bedrock\nregion = us-east-1\n"
-            "endpoint = http://127.0.0.1:%d\n" % peer_port, tones,
-            [int(x) for x in args.bridged.split(",") if x], peer.pid)
+        tone_wav(tones, seconds, rate=args.media_rate)
+        rows = []
+        bridged = "[bot]\nbackend = bedrock\nregion = us-east-1\n" \
+                  "endpoint = http://127.0.0.1:%d\n" % peer_port
+        for block_ms in [int(x) for x in args.blocks.split(",") if x]:
+            if block_ms == 0:
+                run_env, name = env, "bridged"
+            else:
+                # CALLPIPE_PIPELINES_DIR is [pipelines] dir, and wins.
+                run_env = dict(env, CALLPIPE_PIPELINES_DIR=
+                               pipelines_with_blocks(args, tmp, block_ms))
+                name = "bridged, %d ms blocks" % block_ms
+            name += ", %d kHz media" % (args.media_rate // 1000)
+            rows += bench_calls(
+                args, tmp, run_env, name, bridged, tones,
+                [int(x) for x in args.bridged.split(",") if x], peer.pid)
         speech = os.path.join(tmp, "speech.wav")
         speech_wav(speech, tmp, env, "Where is my order?", seconds)
         rows += bench_calls(

@@ -519,6 +519,50 @@ GST_START_TEST (test_bad_workflow)
 
 GST_END_TEST;
 
+/* A workflow phrase the recognizer cannot spell fails the start, naming
+ * the file, the JSON path, the phrase and the word. */
+GST_START_TEST (test_unknown_word)
+{
+  static const gchar *json =
+      "{\"name\": \"w\", \"greeting\": \"Hi.\","
+      " \"intents\": [{\"name\": \"a\", \"examples\": [\"goodbye\","
+      "   \"talk to an xqzzyv\"], \"reply\": \"ok\"}],"
+      " \"fallback\": {\"reprompts\": [\"Pardon?\"], \"reply\": \"Bye.\"}}";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) err = NULL;
+  g_autofree gchar *dir = g_dir_make_tmp ("soniclocal-XXXXXX", &error);
+  g_autofree gchar *workflow = g_build_filename (dir, "words.json", NULL);
+  GstHarness *h = gst_harness_new ("novasonic");
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+
+  g_assert_no_error (error);
+  fail_unless (g_file_set_contents (workflow, json, -1, NULL));
+  gst_element_set_bus (h->element, bus);
+  g_object_set (h->element, "backend", 1, "workflow", workflow, NULL);
+  gst_harness_set_src_caps_str (h,
+      "audio/x-raw, format=S16LE, "
+      "layout=interleaved, channels=1, rate=8000");
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  GST_INFO ("%s", err->message);
+  fail_unless (strstr (err->message, workflow) != NULL, "%s", err->message);
+  fail_unless (strstr (err->message,
+                   "$.intents[0].examples[1]: The word \"xqzzyv\" of the "
+                   "phrase \"talk to an xqzzyv\" is not in the pronunciation "
+                   "dictionary")
+          != NULL,
+      "%s", err->message);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  g_unlink (workflow);
+  g_rmdir (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 novasonic_local_suite (void)
 {
@@ -532,6 +576,7 @@ novasonic_local_suite (void)
   tcase_add_test (tc, test_wideband_input);
   tcase_add_test (tc, test_tool_result);
   tcase_add_test (tc, test_bad_workflow);
+  tcase_add_test (tc, test_unknown_word);
   return s;
 }
 

@@ -326,6 +326,245 @@ test_bad_inputs (void)
   g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
 }
 
+/* Every phrase a grammar-only model is made for: the IVR menu and the
+ * words of the digit grammar. */
+static const gchar *const menu_vocabulary[] = {
+    "check my balance",
+    "report a lost card",
+    "talk to an agent",
+    "goodbye",
+    "oh zero one two three four five six seven eight nine",
+    "yes no please",
+    NULL,
+};
+
+static const gchar *const digits_jsgf =
+    "#JSGF V1.0;\ngrammar digits;\n"
+    "public <number> = <digit> <digit> <digit> [<digit>] [<digit>];\n"
+    "<digit> = oh | zero | one | two | three | four | five | six | seven | "
+    "eight | nine;\n";
+
+static const gchar *const numbers[] = {
+    "one two three four five",
+    "two zero one nine",
+    "four four four",
+    "five four three two one",
+    NULL,
+};
+
+/* Digit strings, then the menu phrases, at @rate through one recognizer
+ * of @m: the final results in order. */
+static GPtrArray *
+recognize_digits_and_menu (CpSpeechModel *m, guint rate)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpSpeechRecognizer) rec = NULL;
+  GPtrArray *finals =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) cp_speech_result_free);
+  guint i, k;
+
+  rec = cp_speech_recognizer_new (m, rate, &error);
+  g_assert_no_error (error);
+  for (k = 0; k < 2; k++) {
+    const gchar *const *said = k == 0 ? numbers : ivr_phrases;
+
+    if (k == 0)
+      cp_speech_recognizer_set_grammar (rec, digits_jsgf, &error);
+    else
+      cp_speech_recognizer_set_phrases (rec, ivr_phrases, &error);
+    g_assert_no_error (error);
+    for (i = 0; said[i] != NULL; i++) {
+      g_autoptr (GPtrArray) results = NULL;
+      g_autofree gint16 *audio = NULL;
+      gsize n;
+
+      audio = padded_sentence (said[i], rate, &n);
+      results = recognize (rec, audio, n, rate);
+      while (results->len > 0) {
+        CpSpeechResult *r = g_ptr_array_steal_index (results, 0);
+
+        if (r->is_partial)
+          cp_speech_result_free (r);
+        else
+          g_ptr_array_add (finals, r);
+      }
+    }
+  }
+  return finals;
+}
+
+/* A grammar-only model recognizes its phrases and JSGF grammars exactly
+ * as the full model does: same words, times and confidences, utterance
+ * after utterance (fresh models on both sides: a decoder's cepstral mean
+ * follows what it heard). */
+static void
+test_grammar_only_same_results (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpSpeechModel) full = NULL, grammar = NULL;
+  g_autoptr (GPtrArray) expected = NULL, got = NULL;
+  guint i, j, n_numbers = g_strv_length ((gchar **) numbers);
+
+  full = cp_speech_model_new (NULL, &error);
+  g_assert_no_error (error);
+  grammar = cp_speech_model_new_grammar (NULL, menu_vocabulary, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (grammar);
+
+  expected = recognize_digits_and_menu (full, 8000);
+  got = recognize_digits_and_menu (grammar, 8000);
+  g_assert_cmpuint (got->len, ==,
+      n_numbers + g_strv_length ((gchar **) ivr_phrases));
+  g_assert_cmpuint (got->len, ==, expected->len);
+  for (i = 0; i < got->len; i++) {
+    CpSpeechResult *a = g_ptr_array_index (expected, i);
+    CpSpeechResult *b = g_ptr_array_index (got, i);
+
+    g_test_message ("full \"%s\" %.3f, grammar-only \"%s\" %.3f", a->text,
+        a->confidence, b->text, b->confidence);
+    g_assert_cmpstr (b->text, ==, a->text);
+    g_assert_cmpfloat (b->confidence, ==, a->confidence);
+    g_assert_cmpfloat (b->start, ==, a->start);
+    g_assert_cmpfloat (b->end, ==, a->end);
+    g_assert_cmpuint (b->words->len, ==, a->words->len);
+    for (j = 0; j < b->words->len; j++) {
+      CpSpeechWord *wa = &g_array_index (a->words, CpSpeechWord, j);
+      CpSpeechWord *wb = &g_array_index (b->words, CpSpeechWord, j);
+
+      g_assert_cmpfloat (wb->start, ==, wa->start);
+      g_assert_cmpfloat (wb->end, ==, wa->end);
+      g_assert_cmpfloat (wb->confidence, ==, wa->confidence);
+    }
+  }
+  /* And right where the full model is: the menu at telephone rate. */
+  g_assert_cmpstr (((CpSpeechResult *) g_ptr_array_index (got, 1))->text, ==,
+      numbers[1]);
+  for (i = 0; ivr_phrases[i] != NULL; i++) {
+    CpSpeechResult *r = g_ptr_array_index (got, n_numbers + i);
+
+    g_assert_cmpstr (r->text, ==, ivr_phrases[i]);
+  }
+}
+
+/* A word outside the dictionary is refused when the model is made; a
+ * dictionary word outside the vocabulary, when a grammar is set. */
+static void
+test_grammar_only_vocabulary (void)
+{
+  static const gchar *const unknown_word[] = {"goodbye", "talk to an xqzzyv",
+      NULL};
+  static const gchar *const bad_char[] = {"press 1", NULL};
+  static const gchar *const none[] = {NULL};
+  static const gchar *const outside[] = {"check my account", NULL};
+  const gchar *outside_jsgf =
+      "#JSGF V1.0;\ngrammar g;\npublic <a> = yes | maybe;\n";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpSpeechModel) grammar = NULL, broken = NULL;
+  g_autoptr (CpSpeechRecognizer) rec = NULL;
+  g_autoptr (GPtrArray) results = NULL;
+  g_autofree gint16 *audio = NULL;
+  g_autofree gchar *text = NULL;
+  gsize n;
+
+  broken = cp_speech_model_new_grammar (NULL, unknown_word, &error);
+  g_assert_null (broken);
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message,
+      "The word \"xqzzyv\" of the phrase \"talk to an xqzzyv\" is not in the "
+      "pronunciation dictionary"));
+  g_clear_error (&error);
+  g_assert_null (cp_speech_model_new_grammar (NULL, bad_char, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_assert_nonnull (strstr (error->message, "\"1\""));
+  g_clear_error (&error);
+  g_assert_null (cp_speech_model_new_grammar (NULL, none, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_clear_error (&error);
+  g_assert_null (cp_speech_model_get_grammar (unknown_word, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_assert_nonnull (strstr (error->message, "xqzzyv"));
+  g_clear_error (&error);
+  g_assert_null (cp_speech_model_new_grammar ("/nonexistent/model",
+      menu_vocabulary, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_MODEL);
+  g_clear_error (&error);
+
+  grammar = cp_speech_model_new_grammar (NULL, menu_vocabulary, &error);
+  g_assert_no_error (error);
+  rec = cp_speech_recognizer_new (grammar, 16000, &error);
+  g_assert_no_error (error);
+  /* "account" is an English word, but not one of the model's. */
+  g_assert_false (cp_speech_recognizer_set_phrases (rec, outside, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message,
+      "The word \"account\" of the phrase \"check my account\" is not in the "
+      "vocabulary"));
+  g_clear_error (&error);
+  g_assert_false (cp_speech_recognizer_set_grammar (rec, outside_jsgf, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "maybe"));
+  g_clear_error (&error);
+
+  /* No grammar yet: speech is an error, not a guess. */
+  audio = padded_sentence ("yes please", 16000, &n);
+  g_assert_false (cp_speech_recognizer_process (rec, audio, n, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_clear_error (&error);
+  g_clear_pointer (&rec, cp_speech_recognizer_free);
+
+  /* A refused grammar keeps the previous one. */
+  rec = cp_speech_recognizer_new (grammar, 16000, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_speech_recognizer_set_grammar (rec,
+      "#JSGF V1.0;\ngrammar g;\npublic <a> = (yes | no) [please];\n", &error));
+  g_assert_false (cp_speech_recognizer_set_phrases (rec, outside, &error));
+  g_clear_error (&error);
+  results = recognize (rec, audio, n, 16000);
+  text = final_text (results);
+  g_assert_cmpstr (text, ==, "yes please");
+}
+
+/* The shared grammar-only models: one per set of words, whatever the
+ * phrases; the last few kept. */
+static void
+test_grammar_only_shared (void)
+{
+  static const gchar *const a1[] = {"check my balance", "goodbye", NULL};
+  static const gchar *const a2[] = {"goodbye", "my balance", "check", NULL};
+  static const gchar *const others[][2] = {{"yes", NULL}, {"no", NULL},
+      {"agent", NULL}, {"card", NULL}, {"please", NULL}};
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpSpeechModel) m1 = NULL, m2 = NULL, m3 = NULL;
+  g_autoptr (CpSpeechRecognizer) rec = NULL;
+  guint i;
+
+  m1 = cp_speech_model_get_grammar (a1, &error);
+  g_assert_no_error (error);
+  m2 = cp_speech_model_get_grammar (a2, &error);
+  g_assert_no_error (error);
+  g_assert_true (m1 == m2);
+  /* Recognizers of it take any phrase of those words. */
+  rec = cp_speech_recognizer_new (m2, 8000, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_speech_recognizer_set_phrases (rec, a2, &error));
+  g_assert_no_error (error);
+
+  for (i = 0; i < G_N_ELEMENTS (others); i++) {
+    g_autoptr (CpSpeechModel) other =
+        cp_speech_model_get_grammar (others[i], &error);
+
+    g_assert_no_error (error);
+    g_assert_true (other != m1);
+  }
+  /* Five other vocabularies since: no longer kept; m1 is still ours. */
+  m3 = cp_speech_model_get_grammar (a1, &error);
+  g_assert_no_error (error);
+  g_assert_true (m3 != m1);
+}
+
 /* Silence and noise alone give no result at all. */
 static void
 test_no_speech (void)
@@ -362,6 +601,11 @@ main (int argc, char **argv)
       test_pool_forgets_grammar);
   g_test_add_func ("/speech/asr/bad-inputs", test_bad_inputs);
   g_test_add_func ("/speech/asr/no-speech", test_no_speech);
+  g_test_add_func ("/speech/asr/grammar-only/same-results",
+      test_grammar_only_same_results);
+  g_test_add_func ("/speech/asr/grammar-only/vocabulary",
+      test_grammar_only_vocabulary);
+  g_test_add_func ("/speech/asr/grammar-only/shared", test_grammar_only_shared);
   ret = g_test_run ();
   cp_speech_model_unref (model);
   return ret;

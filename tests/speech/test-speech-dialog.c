@@ -570,6 +570,46 @@ test_dictionary (void)
   g_assert_nonnull (strstr (error->message, "xqzzyv"));
 }
 
+/* The workflow's grammar-only model refuses the same word with the same
+ * message as the load-time check with a full model. */
+static void
+test_dictionary_model (void)
+{
+  g_autoptr (GError) error = NULL, expected = NULL;
+  const gchar *json =
+      "{\"name\": \"w\", \"greeting\": \"Hi.\","
+      " \"intents\": [{\"name\": \"a\", \"examples\": [\"press 1\","
+      "   \"talk to an xqzzyv\"], \"reply\": \"ok\"}],"
+      " \"fallback\": {\"reprompts\": [\"Pardon?\"], \"reply\": \"Bye.\"}}";
+  g_autoptr (CpSpeechDialogWorkflow) wf = NULL, ok = NULL;
+  g_autoptr (CpSpeechModel) m1 = NULL, m2 = NULL, shared = NULL;
+  g_auto (GStrv) vocabulary = NULL;
+
+  g_assert_null (cp_speech_dialog_workflow_new_from_data (json, strlen (json),
+      "test.json", NULL, model, &expected));
+  wf = cp_speech_dialog_workflow_new_from_data (json, strlen (json),
+      "test.json", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (cp_speech_dialog_workflow_get_model (wf, &error));
+  g_assert_error (error, CP_SPEECH_ERROR, CP_SPEECH_ERROR_GRAMMAR);
+  g_test_message ("%s", error->message);
+  g_assert_cmpstr (error->message, ==, expected->message);
+  g_clear_error (&error);
+
+  /* A good workflow: the shared model of its vocabulary, every time. */
+  ok = load_default (NULL);
+  m1 = cp_speech_dialog_workflow_get_model (ok, &error);
+  g_assert_no_error (error);
+  m2 = cp_speech_dialog_workflow_get_model (ok, &error);
+  g_assert_no_error (error);
+  vocabulary = cp_speech_dialog_workflow_get_vocabulary (ok);
+  shared =
+      cp_speech_model_get_grammar ((const gchar *const *) vocabulary, &error);
+  g_assert_no_error (error);
+  g_assert_true (m1 == m2);
+  g_assert_true (m1 == shared);
+}
+
 static gchar *
 recognize_8k (CpSpeechRecognizer *rec, const gchar *sentence)
 {
@@ -599,9 +639,9 @@ recognize_8k (CpSpeechRecognizer *rec, const gchar *sentence)
  * telephone-rate speech: the phrase comes back and picks its intent. The
  * digits state's JSGF takes a whole order number. */
 static void
-test_grammar_8k (void)
+grammar_8k (CpSpeechModel *asr_model)
 {
-  g_autoptr (CpSpeechDialogWorkflow) wf = load_default (model);
+  g_autoptr (CpSpeechDialogWorkflow) wf = load_default (asr_model);
   g_autoptr (CpSpeechDialog) d = cp_speech_dialog_new (wf);
   g_autoptr (CpSpeechRecognizer) rec = NULL;
   g_autoptr (GError) error = NULL;
@@ -609,7 +649,7 @@ test_grammar_8k (void)
   g_auto (GStrv) phrases = NULL;
   g_autofree gchar *heard = NULL, *number = NULL, *jsgf = NULL;
 
-  rec = cp_speech_recognizer_new (model, 8000, &error);
+  rec = cp_speech_recognizer_new (asr_model, 8000, &error);
   g_assert_no_error (error);
   phrases = cp_speech_dialog_get_phrases (d);
   g_assert_true (cp_speech_recognizer_set_phrases (rec,
@@ -629,6 +669,79 @@ test_grammar_8k (void)
   g_assert_cmpstr (number, ==, "two zero one nine");
   r2 = say (d, number);
   g_assert_nonnull (strstr (r2->text, "Order 2 0 1 9 is"));
+}
+
+static void
+test_grammar_8k (void)
+{
+  grammar_8k (model);
+}
+
+static CpSpeechModel *
+default_grammar_model (void)
+{
+  g_autoptr (CpSpeechDialogWorkflow) wf = load_default (NULL);
+  g_auto (GStrv) vocabulary = cp_speech_dialog_workflow_get_vocabulary (wf);
+  g_autoptr (GError) error = NULL;
+  CpSpeechModel *m;
+
+  m = cp_speech_model_new_grammar (NULL, (const gchar *const *) vocabulary,
+      &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+/* The same with a grammar-only model of the workflow's vocabulary: it
+ * passes the load-time check and hears the same. */
+static void
+test_grammar_8k_vocabulary_model (void)
+{
+  g_autoptr (CpSpeechModel) m = default_grammar_model ();
+
+  grammar_8k (m);
+}
+
+/* The vocabulary covers every state's grammar: the top state's phrases,
+ * a digits slot's JSGF, a confirmation's yes/no phrases. */
+static void
+test_vocabulary (void)
+{
+  g_autoptr (CpSpeechDialogWorkflow) wf = load_default (NULL);
+  g_autoptr (CpSpeechDialog) d = cp_speech_dialog_new (wf);
+  g_autoptr (CpSpeechDialog) d2 = cp_speech_dialog_new (wf);
+  g_autoptr (CpSpeechModel) m = default_grammar_model ();
+  g_autoptr (CpSpeechRecognizer) rec = NULL;
+  g_autoptr (CpSpeechDialogReply) r1 = NULL, r2 = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) vocabulary = NULL, top = NULL, confirm = NULL;
+  g_autofree gchar *digits = NULL;
+  guint i;
+
+  vocabulary = cp_speech_dialog_workflow_get_vocabulary (wf);
+  top = cp_speech_dialog_get_phrases (d);
+  for (i = 0; top[i] != NULL; i++)
+    g_assert_true (strv_has (vocabulary, top[i]));
+  g_assert_true (strv_has (vocabulary, "oh"));
+  g_assert_true (strv_has (vocabulary, "nine"));
+  g_assert_true (strv_has (vocabulary, "that's right"));
+
+  rec = cp_speech_recognizer_new (m, 8000, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_speech_recognizer_set_phrases (rec,
+      (const gchar *const *) top, &error));
+  g_assert_no_error (error);
+  r1 = say (d, "where is my order");
+  g_assert_cmpstr (r1->slot, ==, "order_number");
+  digits = cp_speech_dialog_get_jsgf (d);
+  g_assert_true (cp_speech_recognizer_set_grammar (rec, digits, &error));
+  g_assert_no_error (error);
+  r2 = say (d2, "somebody stole my credit card");
+  g_assert_cmpstr (r2->matched, ==, "lost_card");
+  confirm = cp_speech_dialog_get_phrases (d2);
+  g_assert_true (strv_has (confirm, "that's wrong"));
+  g_assert_true (cp_speech_recognizer_set_phrases (rec,
+      (const gchar *const *) confirm, &error));
+  g_assert_no_error (error);
 }
 
 int
@@ -653,7 +766,11 @@ main (int argc, char **argv)
   g_test_add_func ("/speech/dialog/malformed", test_malformed);
   g_test_add_func ("/speech/dialog/near-miss", test_near_miss);
   g_test_add_func ("/speech/dialog/dictionary", test_dictionary);
+  g_test_add_func ("/speech/dialog/dictionary-model", test_dictionary_model);
   g_test_add_func ("/speech/dialog/grammar-8k", test_grammar_8k);
+  g_test_add_func ("/speech/dialog/grammar-8k-vocabulary-model",
+      test_grammar_8k_vocabulary_model);
+  g_test_add_func ("/speech/dialog/vocabulary", test_vocabulary);
   ret = g_test_run ();
   cp_speech_model_unref (model);
   return ret;
