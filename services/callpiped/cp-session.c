@@ -20,7 +20,7 @@ struct _CpSession
   guint stop_timeout;
 
   GstElement *pipeline;
-  GSource *bus_source;
+  struct _BusLink *bus_link; /* while the pipeline exists */
   guint start_id;
   guint stop_timeout_id;
   guint long_call_id;
@@ -79,13 +79,135 @@ clear_source (guint *id)
   }
 }
 
+/* ---- bus messages ----
+ *
+ * Every session's bus messages reach the main loop through one source: a
+ * sync handler on each bus queues them (in the streaming thread that
+ * posted them) and wakes the loop once. A watch per bus made the main loop
+ * poll one fd per call on every wake-up, which grew with the calls. */
+
+typedef struct _BusLink
+{
+  gatomicrefcount ref;
+  CpSession *session; /* NULL once the session let go; under hub_lock */
+  gboolean done; /* EOS or ERROR handled: the rest is dropped (main loop) */
+} BusLink;
+
+typedef struct
+{
+  BusLink *link;
+  GstMessage *msg;
+} HubItem;
+
+static GMutex hub_lock;
+static GQueue hub_queue = G_QUEUE_INIT; /* of HubItem, under hub_lock */
+static GSource *hub_source;
+
+static gboolean on_bus_message (GstMessage *msg, CpSession *s);
+
+static BusLink *
+bus_link_ref (BusLink *link)
+{
+  g_atomic_ref_count_inc (&link->ref);
+  return link;
+}
+
+static void
+bus_link_unref (BusLink *link)
+{
+  if (g_atomic_ref_count_dec (&link->ref))
+    g_free (link);
+}
+
+static GstBusSyncReply
+bus_sync (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  BusLink *link = data;
+  HubItem *item;
+  gboolean wake;
+
+  g_mutex_lock (&hub_lock);
+  if (link->session == NULL) {
+    g_mutex_unlock (&hub_lock);
+    return GST_BUS_DROP;
+  }
+  item = g_new (HubItem, 1);
+  item->link = bus_link_ref (link);
+  item->msg = gst_message_ref (msg);
+  wake = g_queue_is_empty (&hub_queue);
+  g_queue_push_tail (&hub_queue, item);
+  g_mutex_unlock (&hub_lock);
+  /* The dispatch clears the ready time before it takes the queue, so a
+   * message queued after that wakes it again. */
+  if (wake)
+    g_source_set_ready_time (hub_source, 0);
+  return GST_BUS_DROP;
+}
+
+static gboolean
+hub_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  GQueue items;
+  HubItem *item;
+
+  g_source_set_ready_time (source, -1);
+  g_mutex_lock (&hub_lock);
+  items = hub_queue;
+  g_queue_init (&hub_queue);
+  g_mutex_unlock (&hub_lock);
+  while ((item = g_queue_pop_head (&items)) != NULL) {
+    CpSession *s;
+
+    g_mutex_lock (&hub_lock);
+    s = item->link->session;
+    g_mutex_unlock (&hub_lock);
+    /* The handler may free the session: the item's reference keeps the
+     * link. */
+    if (s != NULL && !item->link->done && !on_bus_message (item->msg, s))
+      item->link->done = TRUE;
+    gst_message_unref (item->msg);
+    bus_link_unref (item->link);
+    g_free (item);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs hub_funcs = {NULL, NULL, hub_dispatch, NULL, NULL, NULL};
+
+/* Routes @s's bus to the hub (created on the main context at first use). */
+static void
+attach_bus (CpSession *s, GstBus *bus)
+{
+  if (hub_source == NULL) {
+    hub_source = g_source_new (&hub_funcs, sizeof (GSource));
+    g_source_set_name (hub_source, "callpiped bus messages");
+    g_source_attach (hub_source, NULL);
+  }
+  s->bus_link = g_new0 (BusLink, 1);
+  g_atomic_ref_count_init (&s->bus_link->ref);
+  s->bus_link->session = s;
+  gst_bus_set_sync_handler (bus, bus_sync, bus_link_ref (s->bus_link),
+      (GDestroyNotify) bus_link_unref);
+}
+
+/* No more messages for @s, also none already queued. */
+static void
+detach_bus (CpSession *s)
+{
+  g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (s->pipeline));
+
+  g_mutex_lock (&hub_lock);
+  s->bus_link->session = NULL;
+  g_mutex_unlock (&hub_lock);
+  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  g_clear_pointer (&s->bus_link, bus_link_unref);
+}
+
 static void
 release_pipeline (CpSession *s)
 {
-  if (s->bus_source != NULL) {
-    g_source_destroy (s->bus_source);
-    g_clear_pointer (&s->bus_source, g_source_unref);
-  }
+  if (s->bus_link != NULL)
+    detach_bus (s);
   if (s->pipeline != NULL) {
     gst_element_set_state (s->pipeline, GST_STATE_NULL);
     gst_clear_object (&s->pipeline);
@@ -319,11 +441,11 @@ on_element_message (CpSession *s, GstMessage *msg)
     on_intent (s, st);
 }
 
+/* FALSE once the session has ended (EOS or ERROR): later messages are
+ * dropped. */
 static gboolean
-on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
+on_bus_message (GstMessage *msg, CpSession *s)
 {
-  CpSession *s = data;
-
   switch (GST_MESSAGE_TYPE (msg)) {
     case GST_MESSAGE_STATE_CHANGED: {
       GstState old_state, new_state;
@@ -388,10 +510,7 @@ build_and_play (gpointer data)
   }
   gst_object_ref_sink (s->pipeline);
   bus = gst_pipeline_get_bus (GST_PIPELINE (s->pipeline));
-  s->bus_source = gst_bus_create_watch (bus);
-  g_source_set_callback (s->bus_source, G_SOURCE_FUNC (on_bus_message), s,
-      NULL);
-  g_source_attach (s->bus_source, NULL);
+  attach_bus (s, bus);
   if (s->observer != NULL && s->observer->prepared != NULL)
     s->observer->prepared (s, s->pipeline, s->observer_data);
 
