@@ -302,50 +302,6 @@ schedule_reap (CpPool *p)
 static CpSession *start_session (CpPool *p, CpSessionRecord *rec, CpFactory *f,
     GHashTable *values, GError **error);
 
-/* A call's transcript and intents as a JSON document. */
-static gchar *
-transcript_document (const CpSessionRecord *r)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autoptr (JsonNode) conv = NULL;
-  JsonObject *o = NULL;
-
-  if (r->conversation_json != NULL)
-    conv = json_from_string (r->conversation_json, NULL);
-  if (conv != NULL && JSON_NODE_HOLDS_OBJECT (conv))
-    o = json_node_get_object (conv);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "sessionId");
-  json_builder_add_string_value (b, r->id);
-  json_builder_set_member_name (b, "contactId");
-  json_builder_add_string_value (b, r->contact_id);
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, r->state);
-  json_builder_set_member_name (b, "reason");
-  json_builder_add_string_value (b, r->reason);
-  json_builder_set_member_name (b, "duration");
-  json_builder_add_double_value (b,
-      MAX (r->ended_at - r->started_at, 0) / 1000 / 1000.0);
-  json_builder_set_member_name (b, "transcript");
-  if (o != NULL && json_object_has_member (o, "transcript"))
-    json_builder_add_value (b,
-        json_node_copy (json_object_get_member (o, "transcript")));
-  else
-    json_builder_add_value (b,
-        json_node_init_array (json_node_alloc (), json_array_new ()));
-  json_builder_set_member_name (b, "intents");
-  if (o != NULL && json_object_has_member (o, "intents"))
-    json_builder_add_value (b,
-        json_node_copy (json_object_get_member (o, "intents")));
-  else
-    json_builder_add_value (b,
-        json_node_init_array (json_node_alloc (), json_array_new ()));
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  return json_to_string (root, TRUE);
-}
-
 /* S3 storage: the spooled transcript of @call_id goes up through
  * storage-upload, an "upload" session the drain waits for. */
 static gboolean
@@ -426,7 +382,7 @@ static void
 write_transcript (CpPool *p, CpSessionRecord *r)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree gchar *doc = transcript_document (r);
+  g_autofree gchar *doc = cp_session_record_transcript (r);
   g_autofree gchar *rel = g_strconcat ("transcripts/", r->id, ".json", NULL);
   g_autofree gchar *local = cp_storage_local_path (p->storage, rel);
   g_autofree gchar *location = cp_storage_location (p->storage, rel);

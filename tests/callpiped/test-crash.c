@@ -12,6 +12,7 @@
  *   uploaded too.
  * The daemon, sonicpeer and moto run on 127.0.0.1 with ports picked at
  * run time; every wait is bounded. */
+#include "test-client.h"
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -49,22 +50,9 @@ typedef struct
   gchar *pipelines_dir; /* the test's own, else NULL */
 } Fixture;
 
-typedef struct
-{
-  guint status;
-  GBytes *body;
-  JsonNode *json;
-} Reply;
+typedef CpTestReply Reply;
 
-static void
-reply_free (Reply *r)
-{
-  g_clear_pointer (&r->body, g_bytes_unref);
-  g_clear_pointer (&r->json, json_node_unref);
-  g_free (r);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, reply_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, cp_test_reply_free)
 
 /* Children must not outlive a test that aborts. */
 static void
@@ -174,52 +162,18 @@ teardown (Fixture *f, gconstpointer data)
 
 /* ---- HTTP ---- */
 
+/* The token goes to callpiped's routes, not to the links it gives. */
 static Reply *
 http (Fixture *f, const gchar *method, const gchar *path, const gchar *body)
 {
-  g_autofree gchar *url = g_str_has_prefix (path, "http")
-      ? g_strdup (path)
-      : g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  Reply *r = g_new0 (Reply, 1);
-  const gchar *ct;
-
-  g_assert_nonnull (msg);
-  if (!g_str_has_prefix (path, "http"))
-    soup_message_headers_replace (soup_message_get_request_headers (msg),
-        "Authorization", "Bearer " TOKEN);
-  if (body != NULL) {
-    g_autoptr (GBytes) b = g_bytes_new (body, strlen (body));
-
-    soup_message_set_request_body_from_bytes (msg, "application/json", b);
-  }
-  r->body = soup_session_send_and_read (f->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  r->status = soup_message_get_status (msg);
-  ct =
-      soup_message_headers_get_content_type (soup_message_get_response_headers (
-                                                 msg),
-          NULL);
-  if (g_strcmp0 (ct, "application/json") == 0) {
-    gsize len = 0;
-    const gchar *data = g_bytes_get_data (r->body, &len);
-
-    r->json = json_from_string (data != NULL ? data : "", NULL);
-    g_assert_nonnull (r->json);
-  }
-  return r;
+  return cp_test_http (f->http, f->port, method, path,
+      g_str_has_prefix (path, "http") ? NULL : TOKEN, body);
 }
 
 static const gchar *
 jstr (Reply *r, const gchar *member)
 {
-  JsonObject *o = json_node_get_object (r->json);
-
-  if (!json_object_has_member (o, member)
-      || json_object_get_null_member (o, member))
-    return NULL;
-  return json_object_get_string_member (o, member);
+  return cp_test_reply_string (r, member);
 }
 
 /* @role's first text in the transcript array @member of @r, or NULL. */
@@ -266,7 +220,7 @@ wait_call (Fixture *f, const gchar *id, CallCheck check, const gchar *what)
     g_assert_cmpuint (r->status, ==, 200);
     if (check (r))
       return r;
-    reply_free (r);
+    cp_test_reply_free (r);
     g_usleep (POLL_US);
   }
   g_error ("call %s: no %s in time", id, what);
@@ -299,28 +253,7 @@ is_ended (Reply *r)
 static gchar *
 make_wav (Fixture *f, const gchar *name, guint tone_s, guint total_s)
 {
-  guint rate = 16000, n = rate * total_s, i;
-  gsize len = 44 + (gsize) n * 2;
-  g_autofree guint8 *buf = g_malloc0 (len);
-  gchar *path = g_build_filename (f->dir, name, NULL);
-
-  memcpy (buf, "RIFF", 4);
-  GST_WRITE_UINT32_LE (buf + 4, len - 8);
-  memcpy (buf + 8, "WAVEfmt ", 8);
-  GST_WRITE_UINT32_LE (buf + 16, 16);
-  GST_WRITE_UINT16_LE (buf + 20, 1);
-  GST_WRITE_UINT16_LE (buf + 22, 1);
-  GST_WRITE_UINT32_LE (buf + 24, rate);
-  GST_WRITE_UINT32_LE (buf + 28, rate * 2);
-  GST_WRITE_UINT16_LE (buf + 32, 2);
-  GST_WRITE_UINT16_LE (buf + 34, 16);
-  memcpy (buf + 36, "data", 4);
-  GST_WRITE_UINT32_LE (buf + 40, n * 2);
-  for (i = 0; i < rate * tone_s; i++)
-    GST_WRITE_UINT16_LE (buf + 44 + 2 * i,
-        (gint16) (8000 * sin (2 * G_PI * 440 * i / rate)));
-  g_assert_true (g_file_set_contents (path, (gchar *) buf, len, NULL));
-  return path;
+  return cp_test_write_wav (f->dir, name, tone_s, total_s, NULL);
 }
 
 typedef struct
@@ -625,7 +558,7 @@ test_killed_mid_upload (Fixture *f, gconstpointer data)
     g_usleep (POLL_US);
   g_assert_true (spooled (f, ended_id));
   g_usleep (G_USEC_PER_SEC);
-  g_clear_pointer (&ended, reply_free);
+  g_clear_pointer (&ended, cp_test_reply_free);
   ended_path = g_strconcat ("/calls/", ended_id, NULL);
   ended = http (f, "GET", ended_path, NULL);
   g_assert_null (jstr (ended, "transcriptUrl"));
@@ -635,7 +568,7 @@ test_killed_mid_upload (Fixture *f, gconstpointer data)
   /* S3 answers again; the next start finishes both. */
   proxy_faults (f, "[]");
   start_daemon (f);
-  g_clear_pointer (&ended, reply_free);
+  g_clear_pointer (&ended, cp_test_reply_free);
   ended = http (f, "GET", ended_path, NULL);
   g_assert_cmpstr (jstr (ended, "state"), ==, "ended");
   g_assert_nonnull (jstr (ended, "transcriptUrl"));

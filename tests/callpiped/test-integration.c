@@ -2,6 +2,7 @@
  * data directory, real calls through the media-record pipeline, and the
  * callpipe CLI against it. Waits are bounded; the daemon is killed in
  * teardown whatever happened. */
+#include "test-client.h"
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -37,24 +38,9 @@ typedef struct
   gboolean moto_in_env; /* AWS_ENDPOINT_URL_S3, else [storage] endpoint */
 } Fixture;
 
-typedef struct
-{
-  guint status;
-  gchar *content_type;
-  GBytes *body;
-  JsonNode *json; /* when the body is JSON */
-} Reply;
+typedef CpTestReply Reply;
 
-static void
-reply_free (Reply *r)
-{
-  g_free (r->content_type);
-  g_clear_pointer (&r->body, g_bytes_unref);
-  g_clear_pointer (&r->json, json_node_unref);
-  g_free (r);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, reply_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, cp_test_reply_free)
 
 /* ---- the daemon ---- */
 
@@ -354,43 +340,7 @@ static Reply *
 http_full (Fixture *f, const gchar *method, const gchar *path,
     const gchar *token, const gchar *body)
 {
-  g_autofree gchar *url = g_str_has_prefix (path, "http")
-      ? g_strdup (path)
-      : g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  Reply *r = g_new0 (Reply, 1);
-  const gchar *ct;
-
-  g_assert_nonnull (msg);
-  if (token != NULL) {
-    g_autofree gchar *auth = g_strconcat ("Bearer ", token, NULL);
-
-    soup_message_headers_replace (soup_message_get_request_headers (msg),
-        "Authorization", auth);
-  }
-  if (body != NULL) {
-    g_autoptr (GBytes) b = g_bytes_new (body, strlen (body));
-
-    soup_message_set_request_body_from_bytes (msg, "application/json", b);
-  }
-  r->body = soup_session_send_and_read (f->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  r->status = soup_message_get_status (msg);
-  ct =
-      soup_message_headers_get_content_type (soup_message_get_response_headers (
-                                                 msg),
-          NULL);
-  r->content_type = g_strdup (ct);
-  if (g_strcmp0 (ct, "application/json") == 0) {
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    gsize len;
-    const gchar *data = g_bytes_get_data (r->body, &len);
-
-    g_assert_true (json_parser_load_from_data (parser, data, len, NULL));
-    r->json = json_node_copy (json_parser_get_root (parser));
-  }
-  return r;
+  return cp_test_http (f->http, f->port, method, path, token, body);
 }
 
 static Reply *
@@ -402,14 +352,7 @@ http (Fixture *f, const gchar *method, const gchar *path, const gchar *body)
 static const gchar *
 jstr (Reply *r, const gchar *member)
 {
-  JsonObject *o;
-
-  g_assert_nonnull (r->json);
-  o = json_node_get_object (r->json);
-  if (!json_object_has_member (o, member)
-      || json_object_get_null_member (o, member))
-    return NULL;
-  return json_object_get_string_member (o, member);
+  return cp_test_reply_string (r, member);
 }
 
 static void
@@ -460,28 +403,7 @@ raw_status (Fixture *f, const gchar *request)
 static gchar *
 make_wav (Fixture *f, const gchar *name, guint seconds)
 {
-  guint rate = 16000, n = rate * seconds, i;
-  gsize len = 44 + (gsize) n * 2;
-  g_autofree guint8 *buf = g_malloc0 (len);
-  gchar *path = g_build_filename (f->dir, name, NULL);
-
-  memcpy (buf, "RIFF", 4);
-  GST_WRITE_UINT32_LE (buf + 4, len - 8);
-  memcpy (buf + 8, "WAVEfmt ", 8);
-  GST_WRITE_UINT32_LE (buf + 16, 16);
-  GST_WRITE_UINT16_LE (buf + 20, 1);
-  GST_WRITE_UINT16_LE (buf + 22, 1);
-  GST_WRITE_UINT32_LE (buf + 24, rate);
-  GST_WRITE_UINT32_LE (buf + 28, rate * 2);
-  GST_WRITE_UINT16_LE (buf + 32, 2);
-  GST_WRITE_UINT16_LE (buf + 34, 16);
-  memcpy (buf + 36, "data", 4);
-  GST_WRITE_UINT32_LE (buf + 40, n * 2);
-  for (i = 0; i < n; i++)
-    GST_WRITE_UINT16_LE (buf + 44 + 2 * i,
-        (gint16) (8000 * sin (2 * G_PI * 440 * i / rate)));
-  g_assert_true (g_file_set_contents (path, (gchar *) buf, len, NULL));
-  return path;
+  return cp_test_write_wav (f->dir, name, seconds, seconds, NULL);
 }
 
 typedef struct
@@ -568,7 +490,7 @@ wait_state (Fixture *f, const gchar *id, const gchar *const *states)
     g_assert_cmpuint (r->status, ==, 200);
     if (g_strv_contains (states, jstr (r, "state")))
       return r;
-    reply_free (r);
+    cp_test_reply_free (r);
     g_usleep (POLL_US);
   }
   g_error ("call %s did not reach the expected state in time", id);
@@ -624,30 +546,7 @@ static gchar *
 make_speech_wav (Fixture *f, const gchar *name, guint tone_s, guint silence_s,
     gsize *out_len)
 {
-  guint rate = 16000, n = rate * (tone_s + silence_s), i;
-  gsize len = 44 + (gsize) n * 2;
-  g_autofree guint8 *buf = g_malloc0 (len);
-  gchar *path = g_build_filename (f->dir, name, NULL);
-
-  memcpy (buf, "RIFF", 4);
-  GST_WRITE_UINT32_LE (buf + 4, len - 8);
-  memcpy (buf + 8, "WAVEfmt ", 8);
-  GST_WRITE_UINT32_LE (buf + 16, 16);
-  GST_WRITE_UINT16_LE (buf + 20, 1);
-  GST_WRITE_UINT16_LE (buf + 22, 1);
-  GST_WRITE_UINT32_LE (buf + 24, rate);
-  GST_WRITE_UINT32_LE (buf + 28, rate * 2);
-  GST_WRITE_UINT16_LE (buf + 32, 2);
-  GST_WRITE_UINT16_LE (buf + 34, 16);
-  memcpy (buf + 36, "data", 4);
-  GST_WRITE_UINT32_LE (buf + 40, n * 2);
-  for (i = 0; i < rate * tone_s; i++)
-    GST_WRITE_UINT16_LE (buf + 44 + 2 * i,
-        (gint16) (8000 * sin (2 * G_PI * 440 * i / rate)));
-  g_assert_true (g_file_set_contents (path, (gchar *) buf, len, NULL));
-  if (out_len != NULL)
-    *out_len = len;
-  return path;
+  return cp_test_write_wav (f->dir, name, tone_s, tone_s + silence_s, out_len);
 }
 
 /* The samples of a 16-bit WAV's data chunk. */
@@ -1348,7 +1247,7 @@ wait_transcript_url (Fixture *f, const gchar *id)
     g_assert_cmpuint (r->status, ==, 200);
     if (jstr (r, "transcriptUrl") != NULL)
       return r;
-    reply_free (r);
+    cp_test_reply_free (r);
     g_usleep (POLL_US);
   }
   g_error ("call %s got no transcriptUrl in time", id);

@@ -7,6 +7,7 @@
  * Sonic. The peers check every SigV4 signature; waits are bounded and
  * every child dies with the test. */
 #include "kvs-peer.h"
+#include "test-client.h"
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -68,24 +69,9 @@ typedef struct
   SoupSession *http;
 } Fixture;
 
-typedef struct
-{
-  guint status;
-  gchar *content_type;
-  GBytes *body;
-  JsonNode *json;
-} Reply;
+typedef CpTestReply Reply;
 
-static void
-reply_free (Reply *r)
-{
-  g_free (r->content_type);
-  g_clear_pointer (&r->body, g_bytes_unref);
-  g_clear_pointer (&r->json, json_node_unref);
-  g_free (r);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, reply_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Reply, cp_test_reply_free)
 
 /* ---- the stream ---- */
 
@@ -297,43 +283,7 @@ static Reply *
 http (Fixture *f, const gchar *method, const gchar *path, const gchar *token,
     const gchar *body)
 {
-  g_autofree gchar *url = g_str_has_prefix (path, "http")
-      ? g_strdup (path)
-      : g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  Reply *r = g_new0 (Reply, 1);
-  const gchar *ct;
-
-  g_assert_nonnull (msg);
-  if (token != NULL) {
-    g_autofree gchar *auth = g_strconcat ("Bearer ", token, NULL);
-
-    soup_message_headers_replace (soup_message_get_request_headers (msg),
-        "Authorization", auth);
-  }
-  if (body != NULL) {
-    g_autoptr (GBytes) b = g_bytes_new (body, strlen (body));
-
-    soup_message_set_request_body_from_bytes (msg, "application/json", b);
-  }
-  r->body = soup_session_send_and_read (f->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  r->status = soup_message_get_status (msg);
-  ct =
-      soup_message_headers_get_content_type (soup_message_get_response_headers (
-                                                 msg),
-          NULL);
-  r->content_type = g_strdup (ct);
-  if (g_strcmp0 (ct, "application/json") == 0) {
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    gsize len;
-    const gchar *d = g_bytes_get_data (r->body, &len);
-
-    g_assert_true (json_parser_load_from_data (parser, d, len, NULL));
-    r->json = json_node_copy (json_parser_get_root (parser));
-  }
-  return r;
+  return cp_test_http (f->http, f->port, method, path, token, body);
 }
 
 static JsonObject *
@@ -346,12 +296,7 @@ jobj (Reply *r)
 static const gchar *
 jstr (Reply *r, const gchar *member)
 {
-  JsonObject *o = jobj (r);
-
-  if (!json_object_has_member (o, member)
-      || json_object_get_null_member (o, member))
-    return NULL;
-  return json_object_get_string_member (o, member);
+  return cp_test_reply_string (r, member);
 }
 
 /* The Lambda event exactly as Amazon Connect sends it from an "Invoke AWS
@@ -439,7 +384,7 @@ follow_call (Fixture *f, const gchar *id, gboolean *saw_running)
       *saw_running = TRUE;
     if (!g_strcmp0 (state, "ended") || !g_strcmp0 (state, "failed"))
       return r;
-    reply_free (r);
+    cp_test_reply_free (r);
     g_usleep (POLL_US);
   }
   g_error ("call %s did not end in time", id);
